@@ -1,0 +1,3 @@
+from opencode_cloud.cli.main import main
+
+main()

@@ -1,0 +1,144 @@
+"""``occ config``: show and change config.json."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from opencode_cloud.cli.state import global_options, make_printer, require_local_only
+from opencode_cloud.config import paths, store
+from opencode_cloud.config.model import Config, is_loopback
+from opencode_cloud.errors import ConfigError
+
+
+def _format(value) -> str:
+    if value is None:
+        return "(not set)"
+    if isinstance(value, bool | list):
+        return json.dumps(value)
+    return str(value)
+
+
+@click.group("config")
+@global_options
+def config_group() -> None:
+    """Show and change occ's settings (config.json)."""
+    require_local_only("occ config")
+
+
+@config_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
+@global_options
+def show(as_json: bool) -> None:
+    """Show every setting and the file it comes from."""
+    config = store.load_config()
+    out = make_printer()
+    if as_json:
+        out.json(config.model_dump())
+        return
+    out.key_values([(key, _format(value)) for key, value in config.model_dump().items()])
+    out.detail(f"(from {paths.config_file()})")
+
+
+@config_group.command("get")
+@click.argument("key")
+@global_options
+def get(key: str) -> None:
+    """Print the value of one setting."""
+    config = store.load_config()
+    if key not in Config.model_fields:
+        raise ConfigError(f"unknown config key '{key}'",
+                          hint=f"Known keys: {', '.join(Config.model_fields)}.")
+    click.echo(_format(getattr(config, key)))
+
+
+@config_group.command("set")
+@click.argument("key")
+@click.argument("value")
+@global_options
+def set_(key: str, value: str) -> None:
+    """Change one setting (an empty VALUE clears an optional one).
+
+    \b
+    Examples:
+      occ config set opencode_web_port 3100
+      occ config set cockpit_enabled true
+      occ config set extra_ca_certs /etc/ssl/certs/ca-certificates.crt
+    """
+    coerced = store.coerce_value(key, value)
+    config = store.change_config(lambda current: store.with_value(current, key, coerced))
+    out = make_printer()
+    out.success(f"{key} = {_format(getattr(config, key))}")
+    if key == "bind_address" and not is_loopback(config.bind_address):
+        out.warn(
+            f"bind_address {config.bind_address} makes the web UI reachable from the network; "
+            "keep the password strong and prefer a firewall or 'occ open' over SSH."
+        )
+    if key != "container_env":
+        out.detail("Takes effect on the next 'occ start' or 'occ restart'.")
+
+
+@config_group.command("reset")
+@click.option("--force", is_flag=True, help="Do not ask for confirmation.")
+@global_options
+def reset(force: bool) -> None:
+    """Put every setting back to its default."""
+    if not force:
+        if not click.get_text_stream("stdin").isatty():
+            raise ConfigError("refusing to reset the settings without confirmation",
+                              hint="Run 'occ config reset --force'.")
+        click.confirm("Reset every setting to its default?", abort=True)
+    store.change_config(lambda _current: Config())
+    make_printer().success(f"Settings reset to defaults ({paths.config_file()}).")
+
+
+@config_group.group("env")
+@global_options
+def env_group() -> None:
+    """Environment variables passed to the container (container_env)."""
+
+
+@env_group.command("set")
+@click.argument("assignment", metavar="KEY=VALUE")
+@global_options
+def env_set(assignment: str) -> None:
+    """Add or replace one variable."""
+    name, sep, _ = assignment.partition("=")
+    if not sep:
+        raise ConfigError(f"'{assignment}' is not KEY=VALUE",
+                          hint="Example: occ config env set TZ=Europe/Berlin")
+
+    def change(current: Config) -> Config:
+        kept = [e for e in current.container_env if e.partition("=")[0] != name]
+        return store.with_value(current, "container_env", [*kept, assignment])
+
+    store.change_config(change)
+    make_printer().success(f"{name} set for the container (applies on the next start).")
+
+
+@env_group.command("list")
+@global_options
+def env_list() -> None:
+    """List the variables."""
+    for entry in store.load_config().container_env:
+        click.echo(entry)
+
+
+@env_group.command("remove")
+@click.argument("name", metavar="KEY")
+@global_options
+def env_remove(name: str) -> None:
+    """Remove one variable."""
+    found: list[bool] = []
+
+    def change(current: Config) -> Config:
+        kept = [e for e in current.container_env if e.partition("=")[0] != name]
+        found.append(len(kept) != len(current.container_env))
+        return store.with_value(current, "container_env", kept)
+
+    store.change_config(change)
+    if not found[-1]:
+        raise ConfigError(f"no container variable named '{name}'",
+                          hint="See them with: occ config env list")
+    make_printer().success(f"{name} removed (applies on the next start).")

@@ -1,0 +1,69 @@
+"""The ``occ`` entry point: the root command, lazy subcommands and error rendering."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+
+import click
+
+from opencode_cloud import __version__
+from opencode_cloud.cli.lazy_group import LazyGroup
+from opencode_cloud.cli.state import AppState, global_options
+from opencode_cloud.errors import OccError
+
+_C = "opencode_cloud.cli.commands"
+
+# name -> (module:attribute, one-line help). Modules load only when their command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "config": (f"{_C}.config:config_group", "Show and change occ's settings (config.json)."),
+}
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(cls=LazyGroup, lazy_commands=COMMANDS, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="occ")
+@global_options
+def cli() -> None:
+    """Run the opencode AI coding agent's web UI as a persistent, password-protected
+    service in Docker, on this machine or on any server you reach over SSH.
+
+    \b
+    Quick start:
+      occ start            build the image, start the service, print URL and login
+      occ credentials      show the username and password
+      occ status           is it running and healthy?
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    state = AppState()
+    try:
+        result = cli.main(args=argv, prog_name="occ", standalone_mode=False, obj=state)
+    except click.ClickException as exc:  # usage errors: exit 2, with Click's own message
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except OccError as exc:
+        _render_error(state, exc)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # a bug or an unforeseen failure: still no traceback by default
+        _render_error(
+            state,
+            OccError(f"unexpected {type(exc).__name__}: {exc}",
+                     hint="Run again with -vv to see the traceback, and please report it."),
+        )
+        sys.exit(1)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+def _render_error(state: AppState, exc: OccError) -> None:
+    from opencode_cloud.output.printer import Printer
+
+    if state.verbose >= 2:
+        traceback.print_exc()
+    host = getattr(exc, "host", None)
+    Printer(color=state.color, host=host).error(exc)

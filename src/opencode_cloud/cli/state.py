@@ -1,0 +1,83 @@
+"""Global options shared by every command, accepted before or after the subcommand."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class AppState:
+    verbose: int = 0
+    quiet: bool = False
+    no_color: bool = False
+    host: str | None = None
+    local: bool = False
+
+    @property
+    def color(self) -> bool:
+        return not self.no_color and "NO_COLOR" not in os.environ
+
+
+def app_state(ctx: click.Context | None = None) -> AppState:
+    ctx = ctx or click.get_current_context()
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = AppState()
+    return root.obj
+
+
+def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        state = app_state(ctx)
+        if attr == "verbose":
+            state.verbose += value  # -v before and after the subcommand add up
+        elif value not in (None, False):
+            setattr(state, attr, value)
+
+    return callback
+
+
+def global_options(func: F) -> F:
+    """Attach the global options to a command or group; their values land in AppState."""
+    options = [
+        click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbose"),
+                     help="More detail; -vv shows tracebacks."),
+        click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_store("quiet"),
+                     help="Print only errors; the exit status tells the result."),
+        click.option("--no-color", is_flag=True, expose_value=False, callback=_store("no_color"),
+                     help="No colours (also when NO_COLOR is set)."),
+        click.option("--host", metavar="NAME", expose_value=False, callback=_store("host"),
+                     help="Act on this remote host from hosts.json ('local' = this machine)."),
+        click.option("--local", is_flag=True, expose_value=False, callback=_store("local"),
+                     help="Act on this machine even if a default host is set."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def make_printer(host: str | None = None, ctx: click.Context | None = None):
+    """A Printer honouring -q and --no-color/NO_COLOR, prefixing lines with ``[host]``."""
+    from opencode_cloud.output.printer import Printer
+
+    state = app_state(ctx)
+    return Printer(quiet=state.quiet, color=state.color, host=host)
+
+
+def require_local_only(what: str, ctx: click.Context | None = None) -> None:
+    """Commands about this machine's own files refuse --host instead of ignoring it."""
+    from opencode_cloud.errors import OccError
+
+    state = app_state(ctx)
+    if state.host not in (None, "local"):
+        raise OccError(
+            f"'{what}' manages this machine's own settings and does not take --host",
+            hint=f"Run it without --host {state.host}.",
+        )

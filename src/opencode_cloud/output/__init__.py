@@ -1,0 +1,1 @@
+"""The one place that renders output: colours, host prefixes, tables, JSON."""

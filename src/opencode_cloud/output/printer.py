@@ -1,0 +1,98 @@
+"""Render everything a person sees. Host prefixes ``[name] `` are added here and only here.
+
+Human lines go to stdout (warnings and errors to stderr); ``-q`` silences all but errors.
+JSON output carries ``"host"`` instead of a prefix. Rich is imported only for tables,
+spinners and progress bars, so plain commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from opencode_cloud.errors import OccError
+
+
+class Printer:
+    def __init__(self, *, quiet: bool = False, color: bool = True, host: str | None = None):
+        self.quiet = quiet
+        self.color = color and sys.stdout.isatty()
+        self.err_color = color and sys.stderr.isatty()
+        self.host = host  # None = this machine: no prefix
+
+    # -- building blocks -------------------------------------------------
+    def _style(self, text: str, colored: bool, **style: Any) -> str:
+        return click.style(text, **style) if colored and style else text
+
+    def prefix(self, colored: bool) -> str:
+        if self.host is None:
+            return ""
+        return self._style(f"[{self.host}]", colored, fg="cyan", bold=True) + " "
+
+    def _emit(self, text: str, err: bool, **style: Any) -> None:
+        colored = self.err_color if err else self.color
+        pre = self.prefix(colored)
+        for piece in text.splitlines() or [""]:
+            click.echo(pre + self._style(piece, colored, **style), err=err)
+
+    # -- what commands call ------------------------------------------------
+    def line(self, text: str = "", **style: Any) -> None:
+        if not self.quiet:
+            self._emit(text, err=False, **style)
+
+    def success(self, text: str) -> None:
+        self.line(text, fg="green")
+
+    def detail(self, text: str) -> None:
+        self.line(text, dim=True)
+
+    def warn(self, text: str) -> None:
+        if not self.quiet:
+            self._emit(f"Warning: {text}", err=True, fg="yellow")
+
+    def error(self, err: OccError | str, hint: str | None = None) -> None:
+        message = err.message if isinstance(err, OccError) else err
+        hint = err.hint if isinstance(err, OccError) else hint
+        self._emit(f"Error: {message}", err=True, fg="red", bold=True)
+        if hint:
+            self._emit(f"Hint: {hint}", err=True)
+
+    def raw(self, text: str) -> None:
+        """A line from elsewhere (container logs, remote command output), prefixed for remotes."""
+        self._emit(text, err=False)
+
+    def json(self, payload: Any) -> None:
+        if isinstance(payload, dict) and self.host is not None:
+            payload = {"host": self.host, **payload}
+        click.echo(json.dumps(payload, indent=2, default=str))
+
+    def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
+        if self.quiet:
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, header_style="bold", box=None, pad_edge=False)
+        for column in columns:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        console = Console(no_color=not self.color, highlight=False, soft_wrap=True)
+        with console.capture() as captured:
+            console.print(table)
+        self._emit(captured.get().rstrip("\n"), err=False)
+
+    def key_values(self, pairs: list[tuple[str, str]]) -> None:
+        """Aligned ``key: value`` lines, for single-object views (status, show)."""
+        width = max((len(key) for key, _ in pairs), default=0)
+        for key, value in pairs:
+            self.line(f"{key + ':':<{width + 1}} {value}")
+
+    def rich_console(self):
+        """A Rich console for spinners and progress bars (stderr, so stdout stays clean)."""
+        from rich.console import Console
+
+        return Console(stderr=True, no_color=not self.err_color, quiet=self.quiet)

@@ -1,0 +1,1 @@
+"""Safe storage for occ's own files: atomic, locked, private."""
