@@ -53,8 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # a bug or an unforeseen failure: still no traceback by default
         _render_error(
             state,
-            OccError(f"unexpected {type(exc).__name__}: {exc}",
-                     hint="Run again with -vv to see the traceback, and please report it."),
+            OccError(
+                f"unexpected {type(exc).__name__}: {exc}",
+                hint="Run again with -vv to see the traceback, and please report it.",
+            ),
         )
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)

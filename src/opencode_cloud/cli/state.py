@@ -47,16 +47,43 @@ def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
 def global_options(func: F) -> F:
     """Attach the global options to a command or group; their values land in AppState."""
     options = [
-        click.option("-v", "--verbose", count=True, expose_value=False, callback=_store("verbose"),
-                     help="More detail; -vv shows tracebacks."),
-        click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_store("quiet"),
-                     help="Print only errors; the exit status tells the result."),
-        click.option("--no-color", is_flag=True, expose_value=False, callback=_store("no_color"),
-                     help="No colours (also when NO_COLOR is set)."),
-        click.option("--host", metavar="NAME", expose_value=False, callback=_store("host"),
-                     help="Act on this remote host from hosts.json ('local' = this machine)."),
-        click.option("--local", is_flag=True, expose_value=False, callback=_store("local"),
-                     help="Act on this machine even if a default host is set."),
+        click.option(
+            "-v",
+            "--verbose",
+            count=True,
+            expose_value=False,
+            callback=_store("verbose"),
+            help="More detail; -vv shows tracebacks.",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            expose_value=False,
+            callback=_store("quiet"),
+            help="Print only errors; the exit status tells the result.",
+        ),
+        click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_store("no_color"),
+            help="No colours (also when NO_COLOR is set).",
+        ),
+        click.option(
+            "--host",
+            metavar="NAME",
+            expose_value=False,
+            callback=_store("host"),
+            help="Act on this remote host from hosts.json ('local' = this machine).",
+        ),
+        click.option(
+            "--local",
+            is_flag=True,
+            expose_value=False,
+            callback=_store("local"),
+            help="Act on this machine even if a default host is set.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -71,13 +98,29 @@ def make_printer(host: str | None = None, ctx: click.Context | None = None):
     return Printer(quiet=state.quiet, color=state.color, host=host)
 
 
-def require_local_only(what: str, ctx: click.Context | None = None) -> None:
+def require_local_only(ctx: click.Context) -> None:
     """Commands about this machine's own files refuse --host instead of ignoring it."""
     from opencode_cloud.errors import OccError
 
     state = app_state(ctx)
     if state.host not in (None, "local"):
         raise OccError(
-            f"'{what}' manages this machine's own settings and does not take --host",
+            f"'{ctx.command_path}' manages this machine's own settings and does not take --host",
             hint=f"Run it without --host {state.host}.",
         )
+
+
+class LocalOnlyCommand(click.Command):
+    """A command that refuses --host. Checked at invoke time, when options given after the
+    subcommand have been parsed too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        require_local_only(ctx)
+        return super().invoke(ctx)
+
+
+class LocalOnlyGroup(click.Group):
+    """A group whose subcommands (and subgroups) are all LocalOnlyCommands."""
+
+    command_class = LocalOnlyCommand
+    group_class = type  # subgroups are LocalOnlyGroups too

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from opencode_cloud.cli.state import global_options, make_printer, require_local_only
+from opencode_cloud.cli.state import LocalOnlyGroup, global_options, make_printer
 from opencode_cloud.config import paths, store
 from opencode_cloud.config.model import Config, is_loopback
 from opencode_cloud.errors import ConfigError
@@ -20,11 +20,10 @@ def _format(value) -> str:
     return str(value)
 
 
-@click.group("config")
+@click.group("config", cls=LocalOnlyGroup)
 @global_options
 def config_group() -> None:
     """Show and change occ's settings (config.json)."""
-    require_local_only("occ config")
 
 
 @config_group.command("show")
@@ -48,8 +47,9 @@ def get(key: str) -> None:
     """Print the value of one setting."""
     config = store.load_config()
     if key not in Config.model_fields:
-        raise ConfigError(f"unknown config key '{key}'",
-                          hint=f"Known keys: {', '.join(Config.model_fields)}.")
+        raise ConfigError(
+            f"unknown config key '{key}'", hint=f"Known keys: {', '.join(Config.model_fields)}."
+        )
     click.echo(_format(getattr(config, key)))
 
 
@@ -86,8 +86,10 @@ def reset(force: bool) -> None:
     """Put every setting back to its default."""
     if not force:
         if not click.get_text_stream("stdin").isatty():
-            raise ConfigError("refusing to reset the settings without confirmation",
-                              hint="Run 'occ config reset --force'.")
+            raise ConfigError(
+                "refusing to reset the settings without confirmation",
+                hint="Run 'occ config reset --force'.",
+            )
         click.confirm("Reset every setting to its default?", abort=True)
     store.change_config(lambda _current: Config())
     make_printer().success(f"Settings reset to defaults ({paths.config_file()}).")
@@ -106,8 +108,9 @@ def env_set(assignment: str) -> None:
     """Add or replace one variable."""
     name, sep, _ = assignment.partition("=")
     if not sep:
-        raise ConfigError(f"'{assignment}' is not KEY=VALUE",
-                          hint="Example: occ config env set TZ=Europe/Berlin")
+        raise ConfigError(
+            f"'{assignment}' is not KEY=VALUE", hint="Example: occ config env set TZ=Europe/Berlin"
+        )
 
     def change(current: Config) -> Config:
         kept = [e for e in current.container_env if e.partition("=")[0] != name]
@@ -139,6 +142,7 @@ def env_remove(name: str) -> None:
 
     store.change_config(change)
     if not found[-1]:
-        raise ConfigError(f"no container variable named '{name}'",
-                          hint="See them with: occ config env list")
+        raise ConfigError(
+            f"no container variable named '{name}'", hint="See them with: occ config env list"
+        )
     make_printer().success(f"{name} removed (applies on the next start).")

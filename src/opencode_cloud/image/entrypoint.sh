@@ -1,0 +1,42 @@
+#!/bin/sh
+# Container entrypoint (PID 2 under tini). Runs as root only to set the login password for
+# Cockpit and to start Cockpit; opencode itself runs as the unprivileged user opencoder.
+set -eu
+
+USERNAME="${OPENCODE_SERVER_USERNAME:-opencode}"
+
+probe() {
+  # The health endpoint, with the same basic auth a browser uses.
+  if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then
+    curl -fsS --max-time 4 -u "$USERNAME:$OPENCODE_SERVER_PASSWORD" http://127.0.0.1:3000/global/health
+  else
+    curl -fsS --max-time 4 http://127.0.0.1:3000/global/health
+  fi
+}
+
+case "${1:-serve}" in
+  probe)
+    probe
+    exit $?
+    ;;
+  serve)
+    ;;
+  *)
+    exec "$@"
+    ;;
+esac
+
+if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then
+  # Cockpit logs in through PAM: the system user gets the same password as the web UI.
+  printf 'opencoder:%s\n' "$OPENCODE_SERVER_PASSWORD" | chpasswd
+fi
+
+if [ "${OCC_COCKPIT_ENABLED:-0}" = "1" ]; then
+  /usr/lib/cockpit/cockpit-ws --no-tls --port 9090 &
+fi
+
+cd /home/opencoder/workspace
+# Two words for the port: opencode treats it as explicit only as "--port 3000".
+exec setpriv --reuid=opencoder --regid=opencoder --init-groups \
+  env HOME=/home/opencoder USER=opencoder \
+  opencode web --hostname 0.0.0.0 --port 3000

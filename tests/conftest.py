@@ -1,0 +1,68 @@
+"""Shared fixtures: an isolated occ environment and a way to run the real CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The folder says what a test needs: unit (nothing), integration (Docker), lab (remote hosts).
+    for item in items:
+        kind = Path(str(item.fspath)).relative_to(ROOT).parts[0]
+        if kind in {"unit", "integration", "lab"}:
+            item.add_marker(getattr(pytest.mark, kind))
+
+
+class OccRunner:
+    """Runs ``occ`` as a real subprocess with private config and data folders."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.config_dir = home / "config" / "opencode-cloud"
+        self.data_dir = home / "data" / "opencode-cloud"
+        self.env = {
+            **os.environ,
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "XDG_DATA_HOME": str(home / "data"),
+            "NO_COLOR": "1",
+        }
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.json"
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "opencode_cloud", *args]
+
+    def __call__(
+        self, *args: str, input: str | None = None, timeout: float = 600, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            self.argv(*args),
+            env=self.env,
+            input=input,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"occ {' '.join(args)} failed ({result.returncode}):\n"
+                f"{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def popen(self, *args: str, **kwargs) -> subprocess.Popen[str]:
+        return subprocess.Popen(self.argv(*args), env=self.env, text=True, **kwargs)
+
+
+@pytest.fixture
+def occ(tmp_path: Path) -> OccRunner:
+    return OccRunner(tmp_path)
