@@ -17,6 +17,15 @@ _C = "opencode_cloud.cli.commands"
 # name -> (module:attribute, one-line help). Modules load only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": (f"{_C}.config:config_group", "Show and change occ's settings (config.json)."),
+    "start": (f"{_C}.start:start_command", "Start the opencode service (idempotent)."),
+    "stop": (f"{_C}.stop:stop_command", "Stop the service; volumes and settings stay."),
+    "restart": (f"{_C}.restart:restart_command", "Restart the service (applies settings)."),
+    "status": (f"{_C}.status:status_command", "Show whether the service runs and answers."),
+    "logs": (f"{_C}.logs:logs_command", "Show the service's logs (-f to follow)."),
+    "update": (f"{_C}.update:update_command", "Update opencode; rolls back if unhealthy."),
+    "credentials": (f"{_C}.credentials:credentials_command", "Print the web UI's login."),
+    "cockpit": (f"{_C}.cockpit:cockpit_command", "Open the Cockpit web console."),
+    "reset": (f"{_C}.reset:reset_command", "Remove the container (volumes need --force)."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -50,7 +59,15 @@ def main(argv: list[str] | None = None) -> None:
     except OccError as exc:
         _render_error(state, exc)
         sys.exit(exc.exit_code)
-    except Exception as exc:  # a bug or an unforeseen failure: still no traceback by default
+    except Exception as exc:
+        if type(exc).__module__.startswith("docker"):  # an Engine refusal, not our bug
+            explanation = getattr(exc, "explanation", None) or exc
+            _render_error(
+                state,
+                OccError(f"Docker refused: {explanation}", hint="Run again with -vv for details."),
+            )
+            sys.exit(1)
+        # A bug or an unforeseen failure: still no traceback by default.
         _render_error(
             state,
             OccError(

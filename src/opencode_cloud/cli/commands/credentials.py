@@ -1,0 +1,35 @@
+"""``occ credentials``: the web UI's username and password (the only command that prints it)."""
+
+from __future__ import annotations
+
+import click
+
+from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.state import global_options
+from opencode_cloud.errors import NotRunningError
+
+
+@click.command("credentials")
+@click.option("--json", "as_json", is_flag=True, help='Print {"username": …, "password": …}.')
+@global_options
+def credentials_command(as_json: bool) -> None:
+    """Print the login for the web UI (and Cockpit).
+
+    \b
+    Examples:
+      occ credentials
+      occ credentials --json
+    """
+    from opencode_cloud.service.credentials import read_credentials
+
+    service = open_service()
+    creds = read_credentials(service.client, service.names)
+    if creds is None:
+        raise NotRunningError(
+            "no credentials yet: the service was never started here",
+            hint="Run 'occ start'; it generates them.",
+        )
+    if as_json:
+        service.printer.json({"username": creds.username, "password": creds.password})
+    else:
+        service.printer.key_values([("Username", creds.username), ("Password", creds.password)])

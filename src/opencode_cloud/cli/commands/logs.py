@@ -1,0 +1,52 @@
+"""``occ logs``: the service's output."""
+
+from __future__ import annotations
+
+import click
+
+from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.state import global_options
+
+
+def _lines(value: str) -> int | None:
+    if value == "all":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        raise click.BadParameter("give a number of lines or 'all'") from None
+    if count < 0:
+        raise click.BadParameter("give a number of lines or 'all'")
+    return count
+
+
+@click.command("logs")
+@click.option(
+    "-n",
+    "--lines",
+    default="100",
+    show_default=True,
+    metavar="N|all",
+    help="How many recent lines to show.",
+)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until Ctrl-C.")
+@click.option("--timestamps", is_flag=True, help="Show when each line was written.")
+@click.option("--grep", metavar="TEXT", help="Only lines containing TEXT.")
+@global_options
+def logs_command(lines: str, follow: bool, timestamps: bool, grep: str | None) -> None:
+    """Show the opencode service's logs.
+
+    \b
+    Examples:
+      occ logs -n 50
+      occ logs -f --grep error
+    """
+    from opencode_cloud.service.logs import log_lines
+
+    count = _lines(lines)
+    service = open_service()
+    try:
+        for line in log_lines(service, count, follow, timestamps, grep):
+            service.printer.raw(line)
+    except KeyboardInterrupt:  # Ctrl-C ends following; that is not an error
+        pass

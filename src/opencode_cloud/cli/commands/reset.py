@@ -1,0 +1,44 @@
+"""``occ reset``: remove the container, and with --volumes --force the work too."""
+
+from __future__ import annotations
+
+import click
+
+from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.state import global_options
+from opencode_cloud.errors import OccError
+
+
+@click.command("reset")
+@click.option(
+    "--volumes",
+    is_flag=True,
+    help="Also delete the volumes: workspace, sessions, opencode settings, and the credentials.",
+)
+@click.option("--force", is_flag=True, help="Required with --volumes: really delete them.")
+@global_options
+def reset_command(volumes: bool, force: bool) -> None:
+    """Remove the container (volumes are kept unless --volumes --force).
+
+    \b
+    Examples:
+      occ reset
+      occ reset --volumes --force     # deletes your workspace and sessions
+    """
+    service = open_service()
+    if volumes and not force:
+        raise OccError(
+            "refusing to delete the volumes without --force: they hold the workspace, "
+            "opencode's sessions and settings, and the credentials "
+            f"({', '.join(service.names.volumes)})",
+            hint="Back up what you need, then run 'occ reset --volumes --force'.",
+        )
+    from opencode_cloud.service.lifecycle import reset
+
+    removed = reset(service, volumes)
+    if removed:
+        service.printer.success("Removed " + ", ".join(removed) + ".")
+    else:
+        service.printer.line("Nothing to remove.")
+    if not volumes:
+        service.printer.detail("Volumes kept; 'occ start' creates a fresh container on them.")

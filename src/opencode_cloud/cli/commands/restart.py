@@ -1,0 +1,33 @@
+"""``occ restart``: stop, then start with the same readiness wait."""
+
+from __future__ import annotations
+
+import click
+
+from opencode_cloud.cli.commands.start import report_started
+from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.state import global_options
+from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT
+
+
+@click.command("restart")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=DEFAULT_START_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for opencode to answer.",
+)
+@global_options
+def restart_command(timeout: float) -> None:
+    """Restart the opencode service (applies changed settings).
+
+    \b
+    Example:
+      occ restart
+    """
+    from opencode_cloud.service.lifecycle import start, stop
+
+    service = open_service()
+    stop(service)
+    report_started(service, start(service, timeout))

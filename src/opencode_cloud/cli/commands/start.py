@@ -1,0 +1,89 @@
+"""``occ start``: build or pull the image, start the service, wait until it answers."""
+
+from __future__ import annotations
+
+import click
+
+from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.state import global_options
+from opencode_cloud.service.context import ServiceContext
+from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT, StartOutcome
+
+HEADLINES = {
+    "already-running": "opencode is already running.",
+    "started": "opencode started.",
+    "created": "opencode is up.",
+    "recreated": "opencode is up (container recreated).",
+}
+
+
+@click.command("start")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    help="Publish the web UI on this port (saved as opencode_web_port).",
+)
+@click.option("--open", "open_browser", is_flag=True, help="Open the web UI in the browser.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(1),
+    default=DEFAULT_START_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for opencode to answer.",
+)
+@global_options
+def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
+    """Start the opencode service (idempotent).
+
+    \b
+    Examples:
+      occ start
+      occ start --port 3100 --open
+    """
+    from opencode_cloud.service.lifecycle import start
+
+    if port is not None:
+        save_port(port)
+    service = open_service()
+    outcome = start(service, timeout)
+    report_started(service, outcome)
+    if open_browser:
+        click.launch(url_of(service))
+
+
+def save_port(port: int) -> None:
+    from opencode_cloud.config import store
+
+    store.change_config(lambda current: store.with_value(current, "opencode_web_port", port))
+
+
+def url_of(service: ServiceContext) -> str:
+    from opencode_cloud.service.spec import url_for
+
+    return url_for(service.config.bind_address, service.config.opencode_web_port)
+
+
+def report_started(service: ServiceContext, outcome: StartOutcome) -> None:
+    out = service.printer
+    config = service.config
+    version = f" (opencode {outcome.health.version})" if outcome.health.version else ""
+    out.success(HEADLINES[outcome.action].rstrip(".") + version + ".")
+    pairs = [
+        ("URL", url_of(service)),
+        ("Username", f"{outcome.credentials.username}   (password: occ credentials)"),
+    ]
+    if config.exposed_to_network:
+        pairs.append(
+            (
+                "Access",
+                f"network-exposed: listening on {config.bind_address}; anyone "
+                "who reaches this machine gets the login page",
+            )
+        )
+    else:
+        pairs.append(("Access", f"local-only (bound to {config.bind_address})"))
+    if config.cockpit_enabled:
+        from opencode_cloud.service.spec import url_for
+
+        pairs.append(("Cockpit", url_for(config.bind_address, config.cockpit_port)))
+    out.key_values(pairs)

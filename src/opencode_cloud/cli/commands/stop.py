@@ -1,0 +1,33 @@
+"""``occ stop``: stop the service gracefully (idempotent)."""
+
+from __future__ import annotations
+
+import click
+
+from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.state import global_options
+
+
+@click.command("stop")
+@click.option(
+    "--timeout",
+    type=click.IntRange(0),
+    default=30,
+    show_default=True,
+    help="Seconds to wait for a graceful stop before killing.",
+)
+@global_options
+def stop_command(timeout: int) -> None:
+    """Stop the opencode service; its volumes and settings stay.
+
+    \b
+    Example:
+      occ stop --timeout 10
+    """
+    from opencode_cloud.service.lifecycle import stop
+
+    service = open_service()
+    if stop(service, timeout):
+        service.printer.success("opencode stopped. Your work is kept; 'occ start' resumes.")
+    else:
+        service.printer.line("opencode is not running; nothing to stop.")

@@ -1,0 +1,83 @@
+"""A Docker endpoint yields a Docker SDK client and turns connection failures into OccErrors."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from opencode_cloud.errors import OccError
+
+
+class DockerUnavailable(OccError):
+    """The Docker Engine of a target cannot be used."""
+
+
+@dataclass
+class DockerEndpoint:
+    """How to reach one Docker Engine.
+
+    ``base_url`` is what the Docker SDK takes (``unix:///var/run/docker.sock``, ``tcp://…``).
+    ``host`` is the hosts.json name for a remote target, None for this machine; it only
+    labels messages. ``api_version`` skips version negotiation when already known.
+    """
+
+    base_url: str | None = None
+    host: str | None = None
+    api_version: str | None = None
+    local: bool = True
+    _client: Any = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def from_environment(cls) -> DockerEndpoint:
+        """This machine's Engine, honouring DOCKER_HOST like the docker CLI."""
+        return cls(base_url=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+
+    @property
+    def where(self) -> str:
+        return f"on {self.host}" if self.host else "on this machine"
+
+    def client(self):
+        """A connected ``docker.DockerClient`` (created once, on first use)."""
+        if self._client is None:
+            import docker
+            from docker.errors import DockerException
+
+            try:
+                self._client = docker.DockerClient(
+                    base_url=self.base_url, version=self.api_version or "auto", timeout=120
+                )
+            except DockerException as exc:
+                raise self.explain(exc) from None
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def explain(self, exc: BaseException) -> OccError:
+        """A person-readable error for a failure to reach the Engine."""
+        text = str(exc)
+        if isinstance(exc, PermissionError) or "Permission denied" in text:
+            return DockerUnavailable(
+                f"permission denied on the Docker socket {self.where} ({self.base_url})",
+                hint="Add your user to the 'docker' group (sudo usermod -aG docker $USER), "
+                "then log out and in again.",
+            )
+        if "No such file or directory" in text or "FileNotFoundError" in text:
+            return DockerUnavailable(
+                f"Docker is not installed or not running {self.where} "
+                f"(no socket at {self.base_url})",
+                hint="Install Docker (https://docs.docker.com/engine/install/) and start it, "
+                "e.g. 'sudo systemctl start docker'.",
+            )
+        if "Connection refused" in text:
+            return DockerUnavailable(
+                f"the Docker daemon is not running {self.where} ({self.base_url})",
+                hint="Start it, e.g. 'sudo systemctl start docker'.",
+            )
+        return DockerUnavailable(
+            f"cannot reach Docker {self.where}: {text}",
+            hint="Check that the Docker daemon runs: 'docker version'.",
+        )

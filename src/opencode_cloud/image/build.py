@@ -1,0 +1,204 @@
+"""Make sure the target Engine has the sandbox image for the current settings.
+
+``image_source: build`` builds from the Dockerfile shipped in this package on the target
+Engine; ``prebuilt`` pulls ``image`` from its registry. Built images carry labels saying what
+built them, so a rebuild happens only when an input changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from opencode_cloud import __version__
+from opencode_cloud.config.model import Config
+from opencode_cloud.errors import OccError
+from opencode_cloud.output.printer import Printer
+from opencode_cloud.output.progress import byte_progress, step_progress
+from opencode_cloud.service.names import label
+
+INPUTS_LABEL = label("inputs")
+OCC_VERSION_LABEL = label("occ-version")
+OPENCODE_VERSION_LABEL = label("opencode-version")
+BASE_IMAGE = "debian:bookworm-slim"
+
+
+class ImageError(OccError):
+    """The image could not be built or pulled."""
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything a build depends on. Its digest decides whether to rebuild."""
+
+    files: dict[str, bytes]
+    build_args: dict[str, str]
+
+    @property
+    def digest(self) -> str:
+        sha = hashlib.sha256()
+        for name in sorted(self.files):
+            sha.update(name.encode() + b"\0" + hashlib.sha256(self.files[name]).digest())
+        for key in sorted(self.build_args):
+            sha.update(f"{key}={self.build_args[key]}\0".encode())
+        return sha.hexdigest()[:32]
+
+    def context_tar(self) -> bytes:
+        """The build context as an uncompressed tar, for the Engine's /build endpoint."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for name, data in sorted(self.files.items()):
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                info.mode = 0o755 if name.endswith(".sh") else 0o644
+                tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+
+def build_inputs(config: Config) -> BuildInputs:
+    package = resources.files("opencode_cloud.image")
+    files = {
+        "Dockerfile": (package / "Dockerfile").read_bytes(),
+        "entrypoint.sh": (package / "entrypoint.sh").read_bytes(),
+        "extra-ca.crt": _extra_ca(config),
+    }
+    return BuildInputs(
+        files, {"OPENCODE_VERSION": config.opencode_version, "BASE_IMAGE": BASE_IMAGE}
+    )
+
+
+def _extra_ca(config: Config) -> bytes:
+    if not config.extra_ca_certs:
+        return b""
+    path = Path(config.extra_ca_certs).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(
+            f"extra_ca_certs: cannot read {path}: {exc.strerror}",
+            hint="Point it at a PEM bundle: occ config set extra_ca_certs PATH, "
+            "or clear it with: occ config set extra_ca_certs ''",
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise ImageError(
+            f"extra_ca_certs: {path} holds no PEM certificate",
+            hint="Give a file with -----BEGIN CERTIFICATE----- blocks.",
+        )
+    return data
+
+
+def image_ref(config: Config) -> str:
+    """The tag the service runs: ``image`` with the opencode version as tag unless it has one."""
+    last = config.image.rsplit("/", 1)[-1]
+    if "@" in config.image or ":" in last:
+        return config.image
+    return f"{config.image}:{config.opencode_version}"
+
+
+def find_image(client, ref: str):
+    from docker.errors import ImageNotFound
+
+    try:
+        return client.images.get(ref)
+    except ImageNotFound:
+        return None
+
+
+def ensure_image(
+    client, config: Config, printer: Printer, *, refresh: bool = False, verbose: bool = False
+):
+    """The image object for the current settings, building or pulling it when needed.
+
+    ``refresh`` pulls a prebuilt image even when one is present (update).
+    """
+    ref = image_ref(config)
+    if config.image_source == "prebuilt":
+        existing = find_image(client, ref)
+        if existing is not None and not refresh:
+            return existing
+        return pull_image(client, ref, printer)
+    inputs = build_inputs(config)
+    existing = find_image(client, ref)
+    if existing is not None and (existing.labels or {}).get(INPUTS_LABEL) == inputs.digest:
+        return existing
+    return build_image(client, ref, inputs, config, printer, verbose)
+
+
+def build_image(
+    client, ref: str, inputs: BuildInputs, config: Config, printer: Printer, verbose: bool
+):
+    from docker.errors import APIError
+
+    labels = {
+        INPUTS_LABEL: inputs.digest,
+        OCC_VERSION_LABEL: __version__,
+        OPENCODE_VERSION_LABEL: config.opencode_version,
+    }
+    title = f"Building image {ref} (opencode {config.opencode_version}); this takes a minute"
+    with step_progress(printer, title, verbose) as progress:
+        try:
+            stream = client.api.build(
+                fileobj=io.BytesIO(inputs.context_tar()),
+                custom_context=True,
+                tag=ref,
+                buildargs=inputs.build_args,
+                labels=labels,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                pull=False,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    raise ImageError(
+                        f"the image build failed: {chunk['error'].strip()}",
+                        hint="Last lines of the build:\n"
+                        + "\n".join(progress.tail)
+                        + _base_image_hint(chunk["error"]),
+                    )
+                for line in chunk.get("stream", "").splitlines():
+                    if line.startswith("Step "):
+                        progress.step(line)
+                    elif line.strip():
+                        progress.line(line)
+        except APIError as exc:
+            raise ImageError(
+                f"the image build failed: {exc.explanation or exc}",
+                hint=_base_image_hint(str(exc)) or None,
+            ) from None
+    printer.success(f"Built image {ref}.")
+    return client.images.get(ref)
+
+
+def _base_image_hint(error: str) -> str:
+    if BASE_IMAGE.split(":")[0] in error and ("pull" in error or "not found" in error):
+        return (
+            f"\nThe base image {BASE_IMAGE} is missing on that Engine and could not be "
+            "pulled: load it there (docker pull, or docker import of a debootstrap tarball)."
+        )
+    return ""
+
+
+def pull_image(client, ref: str, printer: Printer):
+    from docker.errors import APIError
+
+    with byte_progress(printer, f"Pulling {ref}") as progress:
+        try:
+            for event in client.api.pull(ref, stream=True, decode=True):
+                if "error" in event:
+                    raise ImageError(f"pulling {ref} failed: {event['error']}")
+                detail = event.get("progressDetail") or {}
+                if event.get("status") == "Downloading" and detail.get("total"):
+                    progress.layer(event.get("id", "?"), detail["current"], detail["total"])
+        except APIError as exc:
+            raise ImageError(
+                f"pulling {ref} failed: {exc.explanation or exc}",
+                hint="Check the image name (occ config get image), the "
+                "registry's address and that you are logged in to it.",
+            ) from None
+    printer.success(f"Pulled {ref}.")
+    return client.images.get(ref)

@@ -1,0 +1,32 @@
+"""What every service operation needs: the Engine, the settings, the names, the printer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from opencode_cloud.config.model import Config
+from opencode_cloud.engine.endpoint import DockerEndpoint
+from opencode_cloud.output.printer import Printer
+from opencode_cloud.service.names import ServiceNames
+
+
+@dataclass
+class ServiceContext:
+    endpoint: DockerEndpoint
+    config: Config
+    names: ServiceNames
+    printer: Printer
+    verbose: int = 0
+
+    @property
+    def client(self):
+        return self.endpoint.client()
+
+    def container(self):
+        """The service's container, or None when there is none."""
+        from docker.errors import NotFound
+
+        try:
+            return self.client.containers.get(self.names.container)
+        except NotFound:
+            return None

@@ -1,0 +1,76 @@
+"""Health of the running service, probed from inside its container.
+
+Probing through the Engine (an exec of the image's own probe) tests the service where it
+runs, so it works the same for a remote target as for this machine, and never depends on
+which address the port is published on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from opencode_cloud.errors import OccError
+from opencode_cloud.output.progress import step_progress
+from opencode_cloud.service.context import ServiceContext
+
+PROBE = ["/usr/local/bin/occ-entrypoint", "probe"]
+
+
+@dataclass(frozen=True)
+class Health:
+    healthy: bool
+    version: str | None = None
+    detail: str = ""
+
+
+def probe(container) -> Health:
+    try:
+        code, output = container.exec_run(PROBE, user="opencoder")
+    except Exception as exc:  # the container stopped between our checks
+        return Health(False, detail=str(exc))
+    text = (output or b"").decode(errors="replace").strip()
+    if code != 0:
+        return Health(False, detail=text or f"probe exit {code}")
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return Health(False, detail=f"unexpected answer: {text[:200]}")
+    return Health(bool(answer.get("healthy")), answer.get("version"), text)
+
+
+class NotHealthy(OccError):
+    """The service did not become healthy in time."""
+
+
+def wait_until_healthy(ctx: ServiceContext, container, timeout: float) -> Health:
+    """Poll until the health endpoint answers; on failure include the last log lines."""
+    deadline = time.monotonic() + timeout
+    with step_progress(ctx.printer, "Waiting for opencode to answer") as progress:
+        while True:
+            container.reload()
+            state = container.attrs["State"]
+            if not state.get("Running"):
+                raise NotHealthy(
+                    f"the container stopped (exit code {state.get('ExitCode')}) before opencode "
+                    "answered",
+                    hint="Its last log lines:\n" + last_logs(container),
+                )
+            health = probe(container)
+            if health.healthy:
+                return health
+            if time.monotonic() >= deadline:
+                raise NotHealthy(
+                    f"opencode did not answer within {timeout:.0f}s ({health.detail})",
+                    hint="Its last log lines:\n" + last_logs(container),
+                )
+            progress.line(health.detail)
+            time.sleep(0.5)
+
+
+def last_logs(container, lines: int = 20) -> str:
+    try:
+        return container.logs(tail=lines).decode(errors="replace").rstrip() or "(no output)"
+    except Exception as exc:
+        return f"(logs unavailable: {exc})"

@@ -1,0 +1,154 @@
+"""start, stop, restart and reset of the opencode service on one Docker Engine."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from dataclasses import dataclass
+
+from opencode_cloud.errors import OccError
+from opencode_cloud.image.build import ensure_image
+from opencode_cloud.service import spec
+from opencode_cloud.service.context import ServiceContext
+from opencode_cloud.service.credentials import Credentials, ensure_volumes
+from opencode_cloud.service.health import Health, wait_until_healthy
+
+DEFAULT_START_TIMEOUT = 120.0
+
+
+@dataclass
+class StartOutcome:
+    action: str  # "already-running" | "started" | "created" | "recreated"
+    health: Health
+    credentials: Credentials
+    changes: list[str]
+
+
+def running_summary(container) -> dict | None:
+    raw = (container.labels or {}).get(spec.SUMMARY_LABEL)
+    return json.loads(raw) if raw else None
+
+
+def is_rolled_back(container) -> bool:
+    return bool((running_summary(container) or {}).get("pinned_image"))
+
+
+def start(
+    ctx: ServiceContext,
+    timeout: float = DEFAULT_START_TIMEOUT,
+    image=None,
+    rolled_back: bool = False,
+) -> StartOutcome:
+    """Bring the service up and wait until it is healthy. Idempotent.
+
+    ``image`` forces an image (update, rollback); otherwise the settings decide, except that
+    a rolled-back service keeps its image until the next ``occ update``.
+    """
+    creds = ensure_volumes(ctx.client, ctx.names)
+    existing = ctx.container()
+    if image is None and existing is not None and is_rolled_back(existing):
+        image, rolled_back = existing.image, True
+    if image is None:
+        image = ensure_image(ctx.client, ctx.config, ctx.printer, verbose=ctx.verbose > 0)
+    wanted = spec.settings_summary(ctx.config, image.id, rolled_back)
+
+    action, changes = "created", []
+    if existing is not None:
+        current = running_summary(existing)
+        if current == wanted:
+            if existing.status == "running":
+                health = wait_until_healthy(ctx, existing, timeout)
+                return StartOutcome("already-running", health, creds, [])
+            existing.start()
+            return StartOutcome("started", wait_until_healthy(ctx, existing, timeout), creds, [])
+        changes = spec.describe_drift(current or {}, wanted)
+        ctx.printer.line(
+            f"Settings changed ({', '.join(changes)}): recreating the container; volumes are kept."
+        )
+        remove_container(existing)
+        action = "recreated"
+
+    container = create_and_start(ctx, image, creds, rolled_back)
+    return StartOutcome(action, wait_until_healthy(ctx, container, timeout), creds, changes)
+
+
+def create_and_start(ctx: ServiceContext, image, creds: Credentials, rolled_back: bool = False):
+    from docker.errors import APIError
+
+    kwargs = spec.container_kwargs(ctx.config, ctx.names, image.id, creds, rolled_back)
+    kwargs["image"] = image.tags[0] if image.tags else image.id  # readable in docker ps
+    container = ctx.client.containers.create(**kwargs)
+    try:
+        container.start()
+    except APIError as exc:
+        remove_container(container)
+        text = str(exc.explanation or exc)
+        if "address already in use" in text or "port is already allocated" in text:
+            raise port_in_use_error(ctx, text) from None
+        raise OccError(f"the container could not start: {text}") from None
+    return container
+
+
+def port_in_use_error(ctx: ServiceContext, text: str) -> OccError:
+    config = ctx.config
+    port = (
+        config.cockpit_port
+        if str(config.cockpit_port) in text and str(config.opencode_web_port) not in text
+        else config.opencode_web_port
+    )
+    key = "cockpit_port" if port == config.cockpit_port else "opencode_web_port"
+    free = free_port_near(config.bind_address, port + 1) if ctx.endpoint.local else None
+    suggestion = f"{free}" if free else "another port"
+    return OccError(
+        f"port {port} on {config.bind_address} is already in use {ctx.endpoint.where}",
+        hint=f"Port {suggestion} is free: occ config set {key} {suggestion}, then occ start "
+        f"(or: occ start --port {suggestion}).",
+    )
+
+
+def free_port_near(address: str, first: int, tries: int = 50) -> int | None:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    for port in range(first, min(first + tries, 65536)):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                continue
+            return port
+    return None
+
+
+def stop(ctx: ServiceContext, timeout: int = 30) -> bool:
+    """Stop gracefully. Returns False when there was nothing running."""
+    container = ctx.container()
+    if container is None or container.status != "running":
+        return False
+    container.stop(timeout=timeout)
+    return True
+
+
+def remove_container(container) -> None:
+    from docker.errors import NotFound
+
+    with contextlib.suppress(NotFound):
+        container.remove(force=True)
+
+
+def reset(ctx: ServiceContext, volumes: bool) -> list[str]:
+    """Remove the container; with ``volumes`` also every volume. Returns what was removed."""
+    from docker.errors import NotFound
+
+    removed = []
+    container = ctx.container()
+    if container is not None:
+        remove_container(container)
+        removed.append(f"container {ctx.names.container}")
+    if volumes:
+        for name in ctx.names.volumes:
+            try:
+                ctx.client.volumes.get(name).remove()
+            except NotFound:
+                continue
+            removed.append(f"volume {name}")
+    return removed

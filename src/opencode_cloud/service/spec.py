@@ -1,0 +1,99 @@
+"""Pure builders of the container's settings. No Docker calls: unit-tested directly."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from typing import Any
+
+from opencode_cloud.config.model import Config
+from opencode_cloud.service.credentials import Credentials
+from opencode_cloud.service.names import ServiceNames, label
+
+WEB_PORT = 3000  # inside the container
+COCKPIT_PORT = 9090
+SUMMARY_LABEL = label("spec")
+
+
+def settings_summary(config: Config, image_id: str, pinned: bool = False) -> dict[str, Any]:
+    """What the container's behaviour depends on, without secrets (it is stored as a label).
+
+    Env values may hold API keys, so only their hash is kept. ``pinned`` marks a service
+    rolled back to an older image, which keeps that image until the next update.
+    """
+    env_digest = hashlib.sha256("\n".join(sorted(config.container_env)).encode()).hexdigest()
+    return {
+        "image": image_id,
+        "bind_address": config.bind_address,
+        "opencode_web_port": config.opencode_web_port,
+        "cockpit_port": config.cockpit_port if config.cockpit_enabled else None,
+        "container_env": env_digest[:16],
+        "memory_limit": config.memory_limit,
+        "pinned_image": pinned,
+    }
+
+
+def describe_drift(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human phrases for what changed between two summaries."""
+    changes = []
+    for key in new:
+        if old.get(key) != new[key]:
+            if key == "image":
+                changes.append("image changed")
+            elif key == "container_env":
+                changes.append("container_env changed")
+            else:
+                changes.append(f"{key} {old.get(key)} -> {new[key]}")
+    return changes
+
+
+def container_kwargs(
+    config: Config,
+    names: ServiceNames,
+    image_id: str,
+    creds: Credentials,
+    rolled_back: bool = False,
+) -> dict[str, Any]:
+    """Keyword arguments for ``client.containers.create``."""
+    ports: dict[str, tuple[str, int]] = {
+        f"{WEB_PORT}/tcp": (config.bind_address, config.opencode_web_port)
+    }
+    if config.cockpit_enabled:
+        ports[f"{COCKPIT_PORT}/tcp"] = (config.bind_address, config.cockpit_port)
+    environment = [
+        *config.container_env,
+        # occ's own settings come last so a container_env entry cannot switch auth off.
+        f"OPENCODE_SERVER_USERNAME={creds.username}",
+        f"OPENCODE_SERVER_PASSWORD={creds.password}",
+        "OPENCODE_DISABLE_AUTOUPDATE=1",
+        f"OCC_COCKPIT_ENABLED={1 if config.cockpit_enabled else 0}",
+    ]
+    labels = {
+        label("instance"): names.instance,
+        SUMMARY_LABEL: json.dumps(settings_summary(config, image_id, rolled_back), sort_keys=True),
+    }
+    kwargs: dict[str, Any] = {
+        "image": image_id,
+        "name": names.container,
+        "hostname": names.instance,
+        "environment": environment,
+        "ports": ports,
+        "volumes": {name: {"bind": path, "mode": "rw"} for name, path in names.volumes.items()},
+        # Long-running opencode servers grow in memory: a limit plus a restart policy.
+        "restart_policy": {"Name": "unless-stopped"},
+        "labels": labels,
+        "detach": True,
+    }
+    if config.memory_limit:
+        kwargs["mem_limit"] = config.memory_limit
+    return kwargs
+
+
+def url_for(address: str, port: int) -> str:
+    """The URL a browser on the target uses; wildcard binds are reached via loopback."""
+    ip = ipaddress.ip_address(address)
+    if ip.is_unspecified:
+        ip = ipaddress.ip_address("127.0.0.1" if ip.version == 4 else "::1")
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"http://{host}:{port}"
