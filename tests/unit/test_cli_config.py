@@ -51,8 +51,8 @@ def test_env_set_list_remove(occ):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("config", "set", "opencode_web_port", "70000"), "less than or equal to 65535"),
-        (("config", "set", "opencode_web_port", "0"), "greater than or equal to 1"),
+        (("config", "set", "opencode_web_port", "70000"), "port number from 1 to 65535"),
+        (("config", "set", "opencode_web_port", "0"), "port number from 1 to 65535"),
         (("config", "set", "opencode_web_port", "abc"), "takes a whole number"),
         (("config", "set", "bind_address", "my-laptop"), "must be an IPv4 or IPv6 address"),
         (("config", "set", "cockpit_enabled", "perhaps"), "takes true or false"),

@@ -13,6 +13,12 @@ def parse_jsonc(text: str, source: Path) -> Any:
 
     json5 is a superset of JSONC, so one well-kept parser covers both.
     """
+    import json
+
+    try:
+        return json.loads(text)  # the common case, without loading json5
+    except ValueError:
+        pass
     import json5
 
     try:

@@ -7,58 +7,84 @@ never a silent fallback to defaults.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from opencode_cloud.config import paths
 from opencode_cloud.config.jsonc import parse_jsonc
-from opencode_cloud.config.model import Config
+from opencode_cloud.config.model import FIELDS, Config
 from opencode_cloud.errors import ConfigError
-from opencode_cloud.storage import safe_file
+
+# msgspec's messages end with the path of the bad value: "... - at `$.opencode_web_port`".
+_AT_PATH = re.compile(r" - at `\$\.?([A-Za-z0-9_]*)[^`]*`$")
+_UNKNOWN = re.compile(r"unknown field `([^`]*)`")
 
 
-def describe_validation_error(exc: Any, source: str) -> ConfigError:
-    """Turn pydantic's ValidationError into one readable ConfigError."""
-    first = exc.errors()[0]
-    key = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    if first["type"] == "extra_forbidden":
-        known = ", ".join(Config.model_fields)
+def describe_validation_error(
+    exc: msgspec.ValidationError, source: str, data: Any = None
+) -> ConfigError:
+    """Turn msgspec's ValidationError into one readable ConfigError."""
+    text = str(exc)
+    unknown = _UNKNOWN.search(text)
+    if unknown:
         return ConfigError(
-            f"{source}: unknown key '{key}'",
-            hint=f"Remove it or fix its spelling. Known keys: {known}.",
+            f"{source}: unknown key '{unknown.group(1)}'",
+            hint=f"Remove it or fix its spelling. Known keys: {', '.join(FIELDS)}.",
         )
-    message = first["msg"].removeprefix("Value error, ")
+    at = _AT_PATH.search(text)
+    if at and at.group(1):
+        key = at.group(1)
+        got = data.get(key) if isinstance(data, dict) else None
+        detail = text[: at.start()]
+        if key.endswith("_port") and isinstance(got, int):
+            detail = "must be a port number from 1 to 65535"
+        elif key == "image_source":
+            detail = "must be 'build' or 'prebuilt'"
+        message = f"key '{key}' is invalid: {detail} (got {got!r})"
+    else:
+        message = text
+        key = re.search(r"key '([^']+)'", text)
+        key = key.group(1) if key else "KEY"
     return ConfigError(
-        f"{source}: key '{key}' is invalid: {message} (got {first.get('input')!r})",
-        hint=f"Set a valid value with: occ config set {key.split('.')[0]} VALUE",
+        f"{source}: {message}", hint=f"Set a valid value with: occ config set {key} VALUE"
     )
 
 
 def parse_config(text: str, source: Path) -> Config:
-    from pydantic import ValidationError
-
     data = parse_jsonc(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must hold a JSON object", hint="Fix the file by hand.")
+    return validate(data, str(source))
+
+
+def validate(data: dict[str, Any], source: str) -> Config:
     try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise describe_validation_error(exc, str(source)) from None
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        raise describe_validation_error(exc, source, data) from None
 
 
 def render(config: Config) -> str:
-    return json.dumps(config.model_dump(), indent=2) + "\n"
+    return json.dumps(config.to_dict(), indent=2) + "\n"
 
 
 def load_config(path: Path | None = None) -> Config:
     """The validated config; defaults when the file does not exist yet."""
     path = path or paths.config_file()
+    from opencode_cloud.storage import safe_file
+
     text = safe_file.read_text(path)
     return Config() if text is None else parse_config(text, path)
 
 
-def change_config(change, path: Path | None = None) -> Config:
+def change_config(change: Callable[[Config], Config], path: Path | None = None) -> Config:
     """Apply ``change(config) -> Config`` under the lock; the file is written only if valid."""
+    from opencode_cloud.storage import safe_file
+
     path = path or paths.config_file()
     result: dict[str, Config] = {}
 
@@ -71,25 +97,28 @@ def change_config(change, path: Path | None = None) -> Config:
     return result["config"]
 
 
+def require_key(key: str) -> None:
+    if key not in FIELDS:
+        raise ConfigError(f"unknown config key '{key}'", hint=f"Known keys: {', '.join(FIELDS)}.")
+
+
 def coerce_value(key: str, raw: str) -> Any:
     """Turn the string typed on the command line into the JSON value the key expects."""
-    if key not in Config.model_fields:
-        known = ", ".join(Config.model_fields)
-        raise ConfigError(f"unknown config key '{key}'", hint=f"Known keys: {known}.")
-    annotation = str(Config.model_fields[key].annotation)
-    if "bool" in annotation:
+    require_key(key)
+    default = getattr(Config(), key)
+    if isinstance(default, bool):
         lowered = raw.strip().lower()
         if lowered in {"true", "yes", "on", "1"}:
             return True
         if lowered in {"false", "no", "off", "0"}:
             return False
         raise ConfigError(f"config key '{key}' takes true or false (got {raw!r})")
-    if "int" in annotation:
+    if isinstance(default, int):
         try:
             return int(raw)
         except ValueError:
             raise ConfigError(f"config key '{key}' takes a whole number (got {raw!r})") from None
-    if "list" in annotation:
+    if isinstance(default, list):
         try:
             value = json.loads(raw)
         except ValueError:
@@ -100,18 +129,16 @@ def coerce_value(key: str, raw: str) -> Any:
                 hint="For container_env, 'occ config env set KEY=VALUE' is easier.",
             )
         return value
-    if "None" in annotation and raw == "":
+    if raw == "" and key in OPTIONAL_KEYS:
         return None  # an empty string clears an optional setting
     return raw
 
 
+OPTIONAL_KEYS = {"extra_ca_certs", "memory_limit"}
+
+
 def with_value(config: Config, key: str, value: Any) -> Config:
     """A copy of ``config`` with ``key`` set, validated like a file load."""
-    from pydantic import ValidationError
-
-    data = config.model_dump()
+    data = config.to_dict()
     data[key] = value
-    try:
-        return Config.model_validate(data)
-    except ValidationError as exc:
-        raise describe_validation_error(exc, str(paths.config_file())) from None
+    return validate(data, str(paths.config_file()))

@@ -34,9 +34,9 @@ def show(as_json: bool) -> None:
     config = store.load_config()
     out = make_printer()
     if as_json:
-        out.json(config.model_dump())
+        out.json(config.to_dict())
         return
-    out.key_values([(key, _format(value)) for key, value in config.model_dump().items()])
+    out.key_values([(key, _format(value)) for key, value in config.to_dict().items()])
     out.detail(f"(from {paths.config_file()})")
 
 
@@ -46,10 +46,7 @@ def show(as_json: bool) -> None:
 def get(key: str) -> None:
     """Print the value of one setting."""
     config = store.load_config()
-    if key not in Config.model_fields:
-        raise ConfigError(
-            f"unknown config key '{key}'", hint=f"Known keys: {', '.join(Config.model_fields)}."
-        )
+    store.require_key(key)
     click.echo(_format(getattr(config, key)))
 
 
