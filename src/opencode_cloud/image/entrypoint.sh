@@ -6,17 +6,18 @@ set -eu
 USERNAME="${OPENCODE_SERVER_USERNAME:-opencode}"
 
 probe() {
-  # The health endpoint, with the same basic auth a browser uses.
+  # The health endpoint, with the same basic auth a browser uses. $1: seconds to wait.
   if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then
-    curl -fsS --max-time 4 -u "$USERNAME:$OPENCODE_SERVER_PASSWORD" http://127.0.0.1:3000/global/health
+    curl -fsS --max-time "$1" -u "$USERNAME:$OPENCODE_SERVER_PASSWORD" \
+      http://127.0.0.1:3000/global/health
   else
-    curl -fsS --max-time 4 http://127.0.0.1:3000/global/health
+    curl -fsS --max-time "$1" http://127.0.0.1:3000/global/health
   fi
 }
 
 case "${1:-serve}" in
   probe)
-    probe
+    probe "${2:-4}"
     exit $?
     ;;
   serve)

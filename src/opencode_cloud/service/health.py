@@ -16,6 +16,10 @@ from opencode_cloud.output.progress import step_progress
 from opencode_cloud.service.context import ServiceContext
 
 PROBE = ["/usr/local/bin/occ-entrypoint", "probe"]
+# While opencode starts, a request can be accepted and then left unanswered: poll with a
+# short timeout so readiness is seen within a second of it.
+READINESS_PROBE_SECONDS = 1
+STATUS_PROBE_SECONDS = 4
 
 
 @dataclass(frozen=True)
@@ -25,9 +29,9 @@ class Health:
     detail: str = ""
 
 
-def probe(container) -> Health:
+def probe(container, max_seconds: int = STATUS_PROBE_SECONDS) -> Health:
     try:
-        code, output = container.exec_run(PROBE, user="opencoder")
+        code, output = container.exec_run([*PROBE, str(max_seconds)], user="opencoder")
     except Exception as exc:  # the container stopped between our checks
         return Health(False, detail=str(exc))
     text = (output or b"").decode(errors="replace").strip()
@@ -57,7 +61,7 @@ def wait_until_healthy(ctx: ServiceContext, container, timeout: float) -> Health
                     "answered",
                     hint="Its last log lines:\n" + last_logs(container),
                 )
-            health = probe(container)
+            health = probe(container, READINESS_PROBE_SECONDS)
             if health.healthy:
                 return health
             if time.monotonic() >= deadline:
@@ -66,7 +70,7 @@ def wait_until_healthy(ctx: ServiceContext, container, timeout: float) -> Health
                     hint="Its last log lines:\n" + last_logs(container),
                 )
             progress.line(health.detail)
-            time.sleep(0.5)
+            time.sleep(0.25)
 
 
 def last_logs(container, lines: int = 20) -> str:
