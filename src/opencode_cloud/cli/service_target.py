@@ -28,6 +28,18 @@ def open_service(ctx: click.Context | None = None) -> ServiceContext:
     return service
 
 
+def readiness_timeout_option(help_text: str = "Seconds to wait for opencode to answer."):
+    from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT
+
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(1),
+        default=DEFAULT_START_TIMEOUT,
+        show_default=True,
+        help=help_text,
+    )
+
+
 def confirm_or_fail(question: str, flag: str) -> None:
     """Ask in a terminal; without one, fail and name the flag that skips the question."""
     from opencode_cloud.errors import OccError

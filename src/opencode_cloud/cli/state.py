@@ -44,46 +44,31 @@ def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
+# (flags, settings, help) of each global option; every one stores into AppState.
+_GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any], str]] = [
+    (("-v", "--verbose"), {"count": True}, "More detail; -vv shows tracebacks."),
+    (("-q", "--quiet"), {"is_flag": True}, "Print only errors; the exit status tells the result."),
+    (("--no-color",), {"is_flag": True}, "No colours (also when NO_COLOR is set)."),
+    (
+        ("--host",),
+        {"metavar": "NAME"},
+        "Act on this remote host from hosts.json ('local' = this machine).",
+    ),
+    (("--local",), {"is_flag": True}, "Act on this machine even if a default host is set."),
+]
+
+
 def global_options(func: F) -> F:
     """Attach the global options to a command or group; their values land in AppState."""
     options = [
         click.option(
-            "-v",
-            "--verbose",
-            count=True,
+            *flags,
             expose_value=False,
-            callback=_store("verbose"),
-            help="More detail; -vv shows tracebacks.",
-        ),
-        click.option(
-            "-q",
-            "--quiet",
-            is_flag=True,
-            expose_value=False,
-            callback=_store("quiet"),
-            help="Print only errors; the exit status tells the result.",
-        ),
-        click.option(
-            "--no-color",
-            is_flag=True,
-            expose_value=False,
-            callback=_store("no_color"),
-            help="No colours (also when NO_COLOR is set).",
-        ),
-        click.option(
-            "--host",
-            metavar="NAME",
-            expose_value=False,
-            callback=_store("host"),
-            help="Act on this remote host from hosts.json ('local' = this machine).",
-        ),
-        click.option(
-            "--local",
-            is_flag=True,
-            expose_value=False,
-            callback=_store("local"),
-            help="Act on this machine even if a default host is set.",
-        ),
+            help=text,
+            callback=_store(flags[-1].lstrip("-").replace("-", "_")),
+            **settings,
+        )
+        for flags, settings, text in _GLOBAL_OPTIONS
     ]
     for option in reversed(options):
         func = option(func)

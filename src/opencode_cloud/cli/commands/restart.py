@@ -5,19 +5,12 @@ from __future__ import annotations
 import click
 
 from opencode_cloud.cli.commands.start import report_started
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import open_service, readiness_timeout_option
 from opencode_cloud.cli.state import global_options
-from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT
 
 
 @click.command("restart")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1),
-    default=DEFAULT_START_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for opencode to answer.",
-)
+@readiness_timeout_option()
 @global_options
 def restart_command(timeout: float) -> None:
     """Restart the opencode service (applies changed settings).

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import open_service, readiness_timeout_option
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.service.context import ServiceContext
-from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT, StartOutcome
+from opencode_cloud.service.lifecycle import StartOutcome
 
 HEADLINES = {
     "already-running": "opencode is already running.",
@@ -24,13 +24,7 @@ HEADLINES = {
     help="Publish the web UI on this port (saved as opencode_web_port).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the web UI in the browser.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1),
-    default=DEFAULT_START_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for opencode to answer.",
-)
+@readiness_timeout_option()
 @global_options
 def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
     """Start the opencode service (idempotent).

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import confirm_or_fail, open_service
+from opencode_cloud.cli.service_target import (
+    confirm_or_fail,
+    open_service,
+    readiness_timeout_option,
+)
 from opencode_cloud.cli.state import global_options
-from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT
 
 
 @click.command("update")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before the short downtime.")
 @click.option("--rollback", is_flag=True, help="Go back to the image used before the last update.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(1),
-    default=DEFAULT_START_TIMEOUT,
-    show_default=True,
-    help="Seconds the new container gets to become healthy.",
-)
+@readiness_timeout_option("Seconds the new container gets to become healthy.")
 @global_options
 def update_command(yes: bool, rollback: bool, timeout: float) -> None:
     """Update opencode: rebuild or pull the image and recreate the container.
