@@ -6,6 +6,7 @@ import json
 import signal
 import time
 
+from tests.browser import TERMINAL_ROUND_TRIP, assert_opencode_ui, authenticated_page
 from tests.integration.conftest import free_port, http_status
 
 CHROMIUM_ARGS = [
@@ -58,29 +59,18 @@ def test_web_ui_needs_the_credentials(service):
 
 
 def test_headless_chromium_renders_the_web_ui(service):
-    from playwright.sync_api import sync_playwright
-
     service("start", check=True)
     user, password = service.credentials()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(http_credentials={"username": user, "password": password})
-            page = context.new_page()
-            response = page.goto(f"http://127.0.0.1:{service.port}/")
-            assert response is not None and response.status == 200
-            # The page is a JS app: wait until it has rendered real text, not just the shell.
-            # (opencode's CSP forbids string eval, so poll from here, not wait_for_function.)
-            rendered = ""
-            for _ in range(60):
-                rendered = page.locator("body").inner_text()
-                if len(rendered.strip()) > 20:
-                    break
-                page.wait_for_timeout(500)
-            assert len(rendered.strip()) > 20, f"the UI did not render: {rendered!r}"
-            assert "OpenCode" in page.title()
-        finally:
-            browser.close()
+    with authenticated_page(f"http://127.0.0.1:{service.port}/", user, password) as page:
+        assert_opencode_ui(page)
+
+
+def test_terminal_websocket_works_with_auth_on(service):
+    # Basic auth and the terminal's WebSocket broke together upstream twice: open one.
+    service("start", check=True)
+    user, password = service.credentials()
+    with authenticated_page(f"http://127.0.0.1:{service.port}/", user, password) as page:
+        assert page.evaluate(TERMINAL_ROUND_TRIP) == "ok"
 
 
 def test_start_and_stop_are_idempotent(service):
