@@ -1,0 +1,1 @@
+"""Installing Docker on a remote host that lacks it: detection and per-distribution plans."""
