@@ -17,6 +17,7 @@ _C = "opencode_cloud.cli.commands"
 # name -> (module:attribute, one-line help). Modules load only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": (f"{_C}.config:config_group", "Show and change occ's settings (config.json)."),
+    "host": (f"{_C}.host:host_group", "Manage remote hosts (hosts.json) and SSH connections."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
