@@ -68,6 +68,8 @@ def check_hostname(value: object, what: str = "hostname") -> str:
     value = _common(value, what)
     if ":" in value:
         try:
+            if not set(value) <= set("0123456789abcdefABCDEF:."):
+                raise ValueError  # no zone ids ("%eth0": '%' is an ssh token)
             ipaddress.IPv6Address(value)
         except ValueError:
             raise ValueError(f"{what} {value!r} is not a valid IPv6 address") from None

@@ -155,13 +155,6 @@ class HostConnection:
             return
         from opencode_cloud.storage.safe_file import atomic_write
 
-        identity = self.host.config.identity_file
-        if identity and not os.path.isfile(os.path.expanduser(identity)):
-            raise SshError(
-                f"the identity file {identity} does not exist",
-                f"Point the host at an existing private key: occ host edit {self.host.name} "
-                "-i PATH (or -i '' to use your agent and ~/.ssh/config).",
-                problem=Problem.CONFIG, host=self.host.name)
         ensure_control_dir(self.settings.control_dir)
         for path, batch in ((self.files.config_file, False),
                             (self.files.batch_config_file, True)):
@@ -203,6 +196,13 @@ class HostConnection:
         with _locked(self.files.lock_file):  # two occ processes must not race for it
             if self.master_alive():
                 return False
+            identity = self.host.config.identity_file
+            if identity and not os.path.isfile(os.path.expanduser(identity)):
+                raise SshError(
+                    f"the identity file {identity} does not exist",
+                    f"Point the host at an existing private key: occ host edit "
+                    f"{self.host.name} -i PATH (or -i '' for your agent and ~/.ssh/config).",
+                    problem=Problem.CONFIG, host=self.host.name)
             with contextlib.suppress(FileNotFoundError):
                 self.files.control_path.unlink()  # a stale socket of a dead master
             delays = retry_delays(self.settings.retry_delay)

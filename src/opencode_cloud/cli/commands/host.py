@@ -252,7 +252,9 @@ def effective_values(config: HostConfig, resolved: dict[str, list[str]],
     rows = []
     for field, option in RESOLVED_FIELDS:
         value = resolved.get(option, [])
-        if getattr(config, field) is not None:
+        if field == "hostname":  # always in hosts.json, but ssh_config may map it (HostName)
+            source = "hosts.json" if value == [config.hostname] else "ssh_config"
+        elif getattr(config, field) is not None:
             source = "hosts.json"
         elif value != baseline.get(option, []):
             source = "ssh_config"
