@@ -13,7 +13,7 @@ from opencode_cloud.hosts.probe import (
     diagnose_docker,
     docker_cli_command,
     docker_problem,
-    parse_engine_version,
+    parse_engine_info,
     parse_http_response,
     parse_probe,
     probe_command,
@@ -43,7 +43,7 @@ def test_probe_script_runs_here() -> None:
     assert result.get("socket") == "no"
     assert result.get("cli") in {"yes", "no"}
     assert result.get("whoami")
-    assert result.os_name
+    assert result.os_name and result.arch
 
 
 def test_parse_probe_needs_the_marker_and_strips_quotes() -> None:
@@ -54,10 +54,11 @@ def test_parse_probe_needs_the_marker_and_strips_quotes() -> None:
     assert result.os_name == "Debian GNU/Linux 12 (bookworm)"
     assert result.os_id == "debian"
     assert parse_probe(f"{MARKER}\nos_NAME=Alpine\nos_VERSION_ID=3.19\n").os_name == "Alpine 3.19"
-    assert parse_probe(f"{MARKER}\nkernel=Linux 6.1\n").os_name == "Linux 6.1"
+    bare = parse_probe(f"{MARKER}\nuname=Linux 6.1.0-18-amd64 x86_64\n")
+    assert (bare.os_name, bare.arch) == ("Linux 6.1.0-18-amd64", "x86_64")
 
 
-ENGINE = {"Version": "20.10.24+dfsg1", "ApiVersion": "1.41"}
+ENGINE = {"ServerVersion": "20.10.24+dfsg1", "ApiVersion": "1.41"}
 
 
 def test_engine_answer_means_ok() -> None:
@@ -101,10 +102,13 @@ def test_problem_hints() -> None:
 
 
 def test_http_parsing() -> None:
-    raw = (b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n"
-           b'{"Version":"20.10.24","ApiVersion":"1.41"}')
-    assert parse_http_response(raw)[0] == 200
-    assert parse_engine_version(raw) == {"Version": "20.10.24", "ApiVersion": "1.41"}
-    assert parse_engine_version(b"") is None
-    assert parse_engine_version(b"HTTP/1.0 500 Oops\r\n\r\n{}") is None
-    assert parse_engine_version(b"HTTP/1.0 200 OK\r\n\r\nnot json") is None
+    raw = (b"HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n\r\n"
+           b'{"ServerVersion":"20.10.24","OperatingSystem":"Debian GNU/Linux 12 (bookworm)"}')
+    status, headers, _ = parse_http_response(raw)
+    assert (status, headers["api-version"]) == (200, "1.41")
+    assert parse_engine_info(raw) == {"ServerVersion": "20.10.24", "ApiVersion": "1.41",
+                                      "OperatingSystem": "Debian GNU/Linux 12 (bookworm)"}
+    assert parse_engine_info(b"") is None
+    assert parse_engine_info(b"HTTP/1.0 500 Oops\r\n\r\n{}") is None
+    assert parse_engine_info(b"HTTP/1.0 200 OK\r\n\r\nnot json") is None
+    assert parse_engine_info(b'HTTP/1.0 200 OK\r\n\r\n{"Version": "x"}') is None

@@ -19,12 +19,9 @@ MARKER = "occ-probe-v1"
 
 _SCRIPT = r"""sock=__SOCK__
 echo __MARKER__
-if [ -r /etc/os-release ]; then
-  grep -E '^(PRETTY_NAME|NAME|VERSION_ID|ID)=' /etc/os-release | sed 's/^/os_/'
-fi
-echo "kernel=$(uname -sr)"
-echo "arch=$(uname -m)"
-echo "whoami=$(id -un)"
+[ -r /etc/os-release ] && sed -nE 's/^(PRETTY_NAME|NAME|VERSION_ID|ID)=/os_\1=/p' /etc/os-release
+echo "uname=$(uname -srm)"
+echo "whoami=${LOGNAME:-${USER:-$(id -un)}}"
 if command -v docker >/dev/null 2>&1; then echo cli=yes; else echo cli=no; fi
 if command -v dockerd >/dev/null 2>&1 || [ -x /usr/bin/dockerd ] || [ -x /usr/sbin/dockerd ]
 then echo engine=yes; else echo engine=no; fi
@@ -55,26 +52,32 @@ def docker_cli_command(docker_socket: str) -> str:
     return shlex.join(["sh", "-c", "echo " + MARKER + "\n" + _CLI_SCRIPT, "sh", docker_socket])
 
 
-def parse_http_response(data: bytes) -> tuple[int, bytes]:
-    """(status, body) of a complete HTTP/1.0 response; ValueError if it is not one."""
+def parse_http_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers with lower-case names, body) of a complete HTTP/1.0 response."""
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep or not head.startswith(b"HTTP/"):
         raise ValueError("not an HTTP response")
-    status = int(head.split(b"\r\n", 1)[0].split()[1])
-    return status, body
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
 
 
-def parse_engine_version(data: bytes) -> dict[str, Any] | None:
-    """The Engine's ``GET /version`` answer -> its JSON object, or None."""
+def parse_engine_info(data: bytes) -> dict[str, Any] | None:
+    """The Engine's ``GET /info`` answer -> its JSON object (plus ``ApiVersion`` from the
+    response header), or None if it is not a good answer."""
     import json
 
     try:
-        status, body = parse_http_response(data)
+        status, headers, body = parse_http_response(data)
         payload = json.loads(body)
     except (ValueError, IndexError):
         return None
-    if status != 200 or not isinstance(payload, dict) or "Version" not in payload:
+    if status != 200 or not isinstance(payload, dict) or "ServerVersion" not in payload:
         return None
+    payload.setdefault("ApiVersion", headers.get("api-version"))
     return payload
 
 
@@ -89,7 +92,16 @@ class ProbeResult:
     def os_name(self) -> str:
         name = self.get("os_PRETTY_NAME") or " ".join(
             part for part in (self.get("os_NAME"), self.get("os_VERSION_ID")) if part)
-        return name or self.get("kernel") or "unknown"
+        return name or self.kernel or "unknown"
+
+    @property
+    def kernel(self) -> str:
+        return " ".join(self.get("uname").split()[:2])
+
+    @property
+    def arch(self) -> str:
+        words = self.get("uname").split()
+        return words[-1] if len(words) >= 3 else ""
 
     @property
     def os_id(self) -> str:
@@ -134,10 +146,10 @@ class DockerCheck:
 
 def diagnose_docker(probe: ProbeResult, engine: dict[str, Any] | None,
                     cli: ProbeResult | None = None) -> DockerCheck:
-    """What the host's answers mean. ``engine``: the API's /version through the forwarded
+    """What the host's answers mean. ``engine``: the API's /info through the forwarded
     socket (None: no answer); ``cli``: the docker CLI's answer, asked only then."""
     if engine is not None:
-        return DockerCheck(DockerState.OK, version=str(engine.get("Version")),
+        return DockerCheck(DockerState.OK, version=str(engine.get("ServerVersion")),
                            api_version=engine.get("ApiVersion"))
     has_cli = probe.get("cli") == "yes"
     has_engine = probe.get("engine") == "yes"
@@ -236,7 +248,7 @@ class HostReport:
             "name": self.name,
             "ssh": {"reachable": True, "new_connection": self.new_connection,
                     "connect_ms": round(self.connect_ms, 1),
-                    "command_round_trip_ms": round(self.command_ms, 1)},
+                    "docker_api_round_trip_ms": round(self.command_ms, 1)},
             "os": self.os_name, "arch": self.arch, "remote_user": self.remote_user,
             "docker": {
                 "state": docker.state.value if docker else None,
@@ -249,8 +261,9 @@ class HostReport:
         }
 
 
-def query_engine(local_socket: str, timeout: float = 10.0) -> dict[str, Any] | None:
-    """``GET /version`` on a (forwarded) Engine socket; None if nothing answers."""
+def query_engine(local_socket: str, path: str = "/info",
+                 timeout: float = 10.0) -> dict[str, Any] | None:
+    """``GET /info`` on a (forwarded) Engine socket; None if nothing good answers."""
     import socket
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -258,8 +271,8 @@ def query_engine(local_socket: str, timeout: float = 10.0) -> dict[str, Any] | N
     data = b""
     try:
         sock.connect(local_socket)
-        sock.sendall(b"GET /version HTTP/1.0\r\nHost: docker\r\n\r\n")
-        while len(data) < 1_000_000:
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        while len(data) < 4_000_000:
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -268,43 +281,42 @@ def query_engine(local_socket: str, timeout: float = 10.0) -> dict[str, Any] | N
         return None
     finally:
         sock.close()
-    return parse_engine_version(data)
+    return parse_engine_info(data)
 
 
 def probe_host(conn: Any) -> HostReport:
     """Connect (or reuse the master) and check the host: raises SshError if SSH fails.
 
-    The Engine is asked through a socket forwarded by the master (the way occ talks to
-    it later), at the same time as the shell probe runs: one round trip or two in all.
+    First the Engine is asked for /info through a socket the master forwards (the way occ
+    talks to Docker later): when it answers, that one request (two round trips over an open
+    connection) proves SSH, the socket permission and the Engine, and names the OS (the
+    Engine reads it from the host's /etc/os-release). Only when it does not answer does a
+    shell probe find out why (not installed, not running, permission, forwarding).
     """
-    import threading
-
     started = time.perf_counter()
     new = conn.ensure_master()
     connected = time.perf_counter()
     socket = conn.host.config.effective_docker_socket
-    engine: dict[str, Any] = {}
-    local = conn.docker_forward(socket)
-    asker = threading.Thread(target=lambda: engine.update(answer=query_engine(local)),
-                             daemon=True)
-    asker.start()
-    proc = conn.run(probe_command(socket), timeout=60)
-    asker.join(15)
+    engine = query_engine(conn.docker_forward(socket))
     done = time.perf_counter()
-    probe = _parse_answer(proc)
-    answer = engine.get("answer")
-    cli = None
-    if answer is None and probe.get("cli") == "yes" and probe.get("socket") == "yes":
-        cli = _parse_answer(conn.run(docker_cli_command(socket), timeout=60))
-    check = diagnose_docker(probe, answer, cli)
     report = HostReport(
         name=conn.host.name, new_connection=new,
         connect_ms=(connected - started) * 1000, command_ms=(done - connected) * 1000,
-        os_name=probe.os_name, arch=probe.get("arch"), remote_user=probe.get("whoami"),
-        docker=check, docker_socket=socket,
+        docker_socket=socket, remote_user=conn.host.config.user or "",
     )
-    if check.state is not DockerState.OK:
-        report.problem = docker_problem(check, probe, conn.host.name, socket)
+    if engine is not None:
+        report.os_name = str(engine.get("OperatingSystem") or engine.get("OSType") or "")
+        report.arch = str(engine.get("Architecture") or "")
+        report.docker = diagnose_docker(ProbeResult({}), engine)
+        return report
+    probe = _parse_answer(conn.run(probe_command(socket), timeout=60))
+    cli = None
+    if probe.get("cli") == "yes" and probe.get("socket") == "yes":
+        cli = _parse_answer(conn.run(docker_cli_command(socket), timeout=60))
+    report.os_name, report.arch = probe.os_name, probe.arch
+    report.remote_user = probe.get("whoami") or report.remote_user
+    report.docker = diagnose_docker(probe, None, cli)
+    report.problem = docker_problem(report.docker, probe, conn.host.name, socket)
     return report
 
 

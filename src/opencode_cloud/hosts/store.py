@@ -122,11 +122,12 @@ def render_hosts(hosts: HostsFile) -> str:
 
 def load_hosts(path: Path | None = None) -> HostsFile:
     """The validated hosts.json; an empty registry when the file does not exist yet."""
-    from opencode_cloud.storage import safe_file
-
     path = path or paths.hosts_file()
-    text = safe_file.read_text(path)
-    return HostsFile({}) if text is None else parse_hosts(text, path)
+    try:  # a plain read (an atomic rename never shows a half-written file)
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return HostsFile({})
+    return parse_hosts(text, path)
 
 
 def change_hosts(change: Callable[[HostsFile], HostsFile], path: Path | None = None) -> HostsFile:

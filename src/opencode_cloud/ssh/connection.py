@@ -24,7 +24,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -41,7 +40,6 @@ from opencode_cloud.ssh.errors import (
     classify,
     make_error,
 )
-from opencode_cloud.ssh.keys import key_file_is_encrypted
 from opencode_cloud.ssh.settings import RETRIES, SshSettings, ensure_control_dir, load_settings
 
 MASTER_TIMEOUT = 60.0  # seconds for a non-interactive master start (handshake and auth)
@@ -67,6 +65,8 @@ def run_process(argv: Sequence[str], *, stdin: Any = subprocess.DEVNULL,
     ``stderr_to_file``: for ``ssh -f``, whose background part (and jump process) may keep
     stderr open long after the foreground part has exited.
     """
+    import tempfile
+
     if input is not None:
         stdin = subprocess.PIPE
     with contextlib.ExitStack() as stack:
@@ -143,6 +143,8 @@ class HostConnection:
 
     def _error(self, stderr: str, *, attempts: int = 1,
                problem: Problem | None = None) -> SshError:
+        from opencode_cloud.ssh.keys import key_file_is_encrypted
+
         problem = problem or classify(stderr)
         identity = self.host.config.identity_file
         encrypted = bool(identity) and key_file_is_encrypted(os.path.expanduser(identity))

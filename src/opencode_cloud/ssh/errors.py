@@ -7,6 +7,7 @@ retrying cannot fix them and, for a changed host key, must not hide them.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -31,36 +32,39 @@ RETRYABLE = frozenset({Problem.UNREACHABLE, Problem.REFUSED, Problem.TIMEOUT, Pr
                        Problem.NAME_NOT_RESOLVED})
 
 # Checked in order: the first match wins (a changed key also prints "verification failed").
-_PATTERNS: tuple[tuple[Problem, re.Pattern[str]], ...] = tuple(
-    (problem, re.compile(pattern, re.IGNORECASE))
-    for problem, pattern in (
-        (Problem.HOST_KEY_CHANGED, r"REMOTE HOST IDENTIFICATION HAS CHANGED|"
-                                   r"Host key for .* has changed"),
-        (Problem.HOST_KEY_UNVERIFIED, r"Host key verification failed|"
-                                      r"No \S+ host key is known for"),
-        (Problem.CONFIG, r"Bad configuration option|line \d+: |Bad owner or permissions|"
-                         r"no argument after keyword|garbage at end of line|"
-                         r"Unsupported option|keyword .* extra arguments|"
-                         r"terminating, \d+ bad configuration options|"
-                         r"Invalid (?:multiplex command|ProxyJump)|"
-                         r"Can't open user config file|Cannot execute command-line"),
-        (Problem.AUTH, r"Permission denied|Too many authentication failures|"
-                       r"No more authentication methods|incorrect passphrase|"
-                       r"Authentication failed"),
-        (Problem.NAME_NOT_RESOLVED, r"Could not resolve hostname|Name or service not known|"
-                                    r"nodename nor servname|Temporary failure in name"),
-        (Problem.REFUSED, r"Connection refused"),
-        (Problem.TIMEOUT, r"timed out|Connection timeout"),
-        (Problem.RESET, r"Connection reset|Broken pipe|Connection closed by|"
-                        r"kex_exchange_identification|Connection to .* closed"),
-        (Problem.UNREACHABLE, r"No route to host|Network is unreachable|"
-                              r"Host is unreachable|Network is down"),
-    )
+_PATTERN_TEXT: tuple[tuple[Problem, str], ...] = (
+    (Problem.HOST_KEY_CHANGED, r"REMOTE HOST IDENTIFICATION HAS CHANGED|"
+                               r"Host key for .* has changed"),
+    (Problem.HOST_KEY_UNVERIFIED, r"Host key verification failed|"
+                                  r"No \S+ host key is known for"),
+    (Problem.CONFIG, r"Bad configuration option|line \d+: |Bad owner or permissions|"
+                     r"no argument after keyword|garbage at end of line|"
+                     r"Unsupported option|keyword .* extra arguments|"
+                     r"terminating, \d+ bad configuration options|"
+                     r"Invalid (?:multiplex command|ProxyJump)|"
+                     r"Can't open user config file|Cannot execute command-line"),
+    (Problem.AUTH, r"Permission denied|Too many authentication failures|"
+                   r"No more authentication methods|incorrect passphrase|"
+                   r"Authentication failed"),
+    (Problem.NAME_NOT_RESOLVED, r"Could not resolve hostname|Name or service not known|"
+                                r"nodename nor servname|Temporary failure in name"),
+    (Problem.REFUSED, r"Connection refused"),
+    (Problem.TIMEOUT, r"timed out|Connection timeout"),
+    (Problem.RESET, r"Connection reset|Broken pipe|Connection closed by|"
+                    r"kex_exchange_identification|Connection to .* closed"),
+    (Problem.UNREACHABLE, r"No route to host|Network is unreachable|"
+                          r"Host is unreachable|Network is down"),
 )
 
 
+@functools.cache
+def _patterns() -> tuple[tuple[Problem, re.Pattern[str]], ...]:
+    """Compiled on first use: most commands never see an ssh failure."""
+    return tuple((problem, re.compile(text, re.IGNORECASE)) for problem, text in _PATTERN_TEXT)
+
+
 def classify(stderr: str) -> Problem:
-    for problem, pattern in _PATTERNS:
+    for problem, pattern in _patterns():
         if pattern.search(stderr):
             return problem
     return Problem.OTHER
@@ -69,7 +73,7 @@ def classify(stderr: str) -> Problem:
 def key_line(stderr: str) -> str:
     """The line of ssh's stderr that says what went wrong (for messages)."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for _problem, pattern in _PATTERNS:
+    for _problem, pattern in _patterns():
         for ln in lines:
             if pattern.search(ln) and not ln.startswith("@"):
                 return ln.removeprefix("ssh: ")

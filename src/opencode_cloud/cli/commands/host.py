@@ -157,16 +157,17 @@ def _print_report(out: Any, conn: Any, report: Any) -> None:
     from opencode_cloud.hosts.probe import DockerState
 
     c = conn.host.config
+    who = f"{c.user}@" if c.user else ""
     how = (f"new connection in {report.connect_ms:.0f} ms" if report.new_connection
            else "reused the open connection")
-    out.success(f"SSH: ok, {report.remote_user or c.user or ''}@{c.hostname}"
-                f"{':' + str(c.port) if c.port else ''} ({how}; command round trip "
-                f"{report.command_ms:.0f} ms)")
-    out.line(f"OS: {report.os_name}" + (f" ({report.arch})" if report.arch else ""))
+    out.success(f"SSH: ok, {who}{c.hostname}{':' + str(c.port) if c.port else ''} ({how})")
+    if report.os_name:
+        out.line(f"OS: {report.os_name}" + (f" ({report.arch})" if report.arch else ""))
     docker = report.docker
     if docker is not None and docker.state is DockerState.OK:
-        out.success(f"Docker: server {docker.version}; socket {report.docker_socket} "
-                    f"usable by {report.remote_user}")
+        out.success(f"Docker: server {docker.version} (API {docker.api_version}); socket "
+                    f"{report.docker_socket} usable over SSH, round trip "
+                    f"{report.command_ms:.0f} ms")
     elif docker is not None:
         out.line(f"Docker: {docker.state.value}")
 
