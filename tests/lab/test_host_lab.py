@@ -329,6 +329,45 @@ def test_sshd_down_is_a_connection_problem(occ: OccRun, lab: Lab) -> None:
     assert occ("host", "test", "h2").returncode == 0
 
 
+def test_ctrl_c_during_a_handshake_ends_ssh(occ: OccRun) -> None:
+    """A server that accepts TCP and never answers: ssh waits; Ctrl-C must end it."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        proc = occ.popen("host", "add", "mute", "127.0.0.1", "-p", str(port))
+        deadline = time.monotonic() + 10
+        while not ssh_processes(occ.control_dir):
+            assert time.monotonic() < deadline, "ssh never started"
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        assert proc.returncode == 130
+        occ.assert_no_ssh()
+    assert occ.hosts() == {}
+
+
+def test_handshake_timeout_is_retried_and_the_timeout_is_yours(occ: OccRun) -> None:
+    """ConnectTimeout is a default after the user's config: the user's value wins."""
+    import socket
+
+    user_config = occ.tmp / "ssh_config"
+    user_config.write_text("Host *\n  ConnectTimeout 1\n")
+    occ.env.update(OCC_SSH_CONFIG=str(user_config), OCC_SSH_RETRY_DELAY="0.1")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        started = time.monotonic()
+        r = occ("host", "add", "mute", "127.0.0.1", "-p", str(silent.getsockname()[1]))
+    assert r.returncode == 1
+    assert r.stderr.count("timed out, retrying in") == 3, r.stderr
+    assert time.monotonic() - started < 15
+    assert occ.hosts() == {}
+
+
 def test_ctrl_c_ends_every_ssh_process(occ: OccRun, lab: Lab) -> None:
     proc = occ.popen("host", "add", "gone", lab.unreachable_address, "-u", lab.user,
                      "-i", lab.keys.plain)
@@ -382,11 +421,19 @@ def test_every_command_leaves_only_the_master(occ: OccRun, lab: Lab) -> None:
     h1 = lab.hosts["h1"]
     assert occ(*add_args(lab, "h1", "h1")).returncode == 0
     assert occ(*add_args(lab, "h3", "h3"), "-J", f"{lab.user}@{h1.address}").returncode == 0
+    masters = set(occ.masters())
     for argv in (["host", "test", "h1"], ["host", "test", "h3"], ["host", "show", "h3"],
-                 ["host", "list"], ["host", "edit", "h1", "-d", "edited"],
+                 ["host", "list"], ["host", "edit", "h1", "-d", "edited", "--add-group", "g"],
                  ["host", "test", "h1"], ["-q", "host", "test", "h3"]):
         r = occ(*argv)  # checks processes after each call
         assert r.returncode == 0, (argv, r.stderr)
+    assert set(occ.masters()) == masters  # a description or group keeps the connection
+    assert len(occ.masters()) == 2
+    # A new port means a new connection: the old master is closed, not left behind.
+    masters_before = set(occ.masters())
+    assert occ("host", "edit", "h1", "-p", "22").returncode == 0
+    assert len(occ.masters()) == 1 and set(occ.masters()) < masters_before
+    assert occ("host", "test", "h1").returncode == 0
     assert len(occ.masters()) == 2
     # Threads of a failing command do not linger either.
     assert occ(*add_args(lab, "bad", "h2", key=lab.keys.unauthorized)).returncode == 1

@@ -93,6 +93,9 @@ def test_key_changes_with_the_entry_the_file_and_settings() -> None:
     base = host_key(h, SETTINGS, Path("/a/hosts.json"))
     assert base == host_key(h, SETTINGS, Path("/a/hosts.json"))
     assert base != host_key(host(port=2), SETTINGS, Path("/a/hosts.json"))
+    assert base != host_key(host(docker_socket="/run/d.sock"), SETTINGS, Path("/a/hosts.json"))
+    assert base == host_key(host(description="x", groups=["g"], docker_missing=True), SETTINGS,
+                            Path("/a/hosts.json"))
     assert base != host_key(h, SETTINGS, Path("/b/hosts.json"))
     other = SshSettings(None, None, SETTINGS.control_dir, "10m", 1.0)
     assert base != host_key(h, other, Path("/a/hosts.json"))

@@ -146,8 +146,10 @@ class HostConfig:
         return HostConfig.from_dict({**self.to_dict(), **updates})
 
     def key_material(self) -> str:
-        """A stable text of every field (names the master connection, see ssh.config)."""
-        return repr(sorted(self.to_dict().items()))
+        """The fields that shape the connection (it names the master, see ssh.config):
+        a new description or group keeps the open connection, a new port does not."""
+        return repr((self.hostname, self.user, self.port, self.identity_file,
+                     self.jump_host, self.docker_socket))
 
 
 @dataclass(frozen=True)

@@ -370,8 +370,8 @@ def edit(name: str, hostname: str | None, user: str | None, port: str | None,
         return hosts.with_host(name, result["config"])
 
     store.change_hosts(change)
-    if result["config"] != old.config:
-        _quiet_disconnect(old)
+    if result["config"].key_material() != old.config.key_material():
+        _quiet_disconnect(old)  # its socket is named after the old settings
     make_printer().success(f"Updated host '{name}' ({_describe(result['config'])}).")
 
 
