@@ -73,7 +73,7 @@ def host_group() -> None:
 @click.argument("name")
 @click.argument("hostname")
 @click.option("-u", "--user", help="SSH login (default: ~/.ssh/config, else your login name).")
-@click.option("-p", "--port", help="SSH port (default: ~/.ssh/config, else 22).")
+@click.option("-p", "--port", metavar="PORT", help="SSH port (default: ~/.ssh/config, else 22).")
 @click.option("-i", "--identity-file", metavar="FILE", help="Private key to use (default: "
               "ssh-agent and ~/.ssh/config).")
 @click.option("-J", "--jump-host", metavar="[USER@]HOST[:PORT]",
@@ -321,7 +321,7 @@ def show(name: str, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--hostname", help="New hostname or address.")
 @click.option("-u", "--user", help="SSH login ('' = from ~/.ssh/config).")
-@click.option("-p", "--port", help="SSH port ('' = from ~/.ssh/config).")
+@click.option("-p", "--port", metavar="PORT", help="SSH port ('' = from ~/.ssh/config).")
 @click.option("-i", "--identity-file", metavar="FILE", help="Private key ('' = agent/config).")
 @click.option("-J", "--jump-host", metavar="[USER@]HOST[:PORT]", help="Jump host(s) ('' = none).")
 @click.option("--add-group", multiple=True, metavar="GROUP", help="Add to a group (repeatable).")
