@@ -150,6 +150,7 @@ def make_error(problem: Problem, stderr: str, dest: Destination, *, batch: bool,
                 "to type the passphrase (asked once per connection).",
                 problem=problem, host=dest.name, stderr=stderr)
         who = f"{dest.user}@{dest.hostname}" if dest.user else dest.hostname
+        line = re.sub(r"^\S+@\S+: ", "", line)  # ssh's own "user@host: " prefix
         key_hint = (f"the key {dest.identity_file}" if dest.identity_file
                     else "your keys (ssh-agent or ~/.ssh/config)")
         return SshError(
