@@ -118,8 +118,8 @@ def main() -> int:
           f"runs: {', '.join(f'{x:.0f}' for x in r['warm_all'])}")
     print(f"  ratio cold/warm:              {ratio:7.2f}x  (goal >= {GOAL:.0f}x: "
           f"{'met' if ratio >= GOAL else 'NOT met'})")
-    print(f"  for scale: occ start-up (host list) {r['startup_ms']:.0f} ms; the warm Docker API request "
-          f"itself {r['probe_ms']:.0f} ms; TCP connections through the relay: "
+    print(f"  for scale: occ start-up (host list) {r['startup_ms']:.0f} ms; the warm Docker "
+          f"API request itself {r['probe_ms']:.0f} ms; TCP connections through the relay: "
           f"{r['relay_connections']}")
     return 0 if ratio >= GOAL else 1
 
