@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "credentials": (f"{_C}.credentials:credentials_command", "Print the web UI's login."),
     "cockpit": (f"{_C}.cockpit:cockpit_command", "Open the Cockpit web console."),
     "reset": (f"{_C}.reset:reset_command", "Remove the container (volumes need --force)."),
+    "host": (f"{_C}.host:host_group", "Manage remote hosts (hosts.json) and SSH connections."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -53,6 +53,11 @@ class Printer:
         if not self.quiet:
             self._emit(f"Warning: {text}", err=True, fg="yellow")
 
+    def notice(self, text: str) -> None:
+        """A remark while work goes on (a retry, a wait): stderr, so stdout stays clean."""
+        if not self.quiet:
+            self._emit(text, err=True, fg="yellow")
+
     def error(self, err: OccError | str, hint: str | None = None) -> None:
         message = err.message if isinstance(err, OccError) else err
         hint = err.hint if isinstance(err, OccError) else hint

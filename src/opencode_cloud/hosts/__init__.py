@@ -1,0 +1,1 @@
+"""Remote hosts: the hosts.json schema, input validation and the registry store."""

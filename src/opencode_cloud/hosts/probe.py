@@ -1,0 +1,331 @@
+"""``occ host test``: what to ask a host (one remote shell command) and what the answer means.
+
+The builders and parsers are pure; :func:`probe_host` is the thin part that runs them
+over a :class:`~opencode_cloud.ssh.connection.HostConnection`. Everything is asked in a
+single command so that a test over an open connection costs one round trip or two.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from opencode_cloud.errors import OccError
+
+MARKER = "occ-probe-v1"
+
+_SCRIPT = r"""sock=__SOCK__
+echo __MARKER__
+[ -r /etc/os-release ] && sed -nE 's/^(PRETTY_NAME|NAME|VERSION_ID|ID)=/os_\1=/p' /etc/os-release
+echo "uname=$(uname -srm)"
+echo "whoami=${LOGNAME:-${USER:-$(id -un)}}"
+if command -v docker >/dev/null 2>&1; then echo cli=yes; else echo cli=no; fi
+if command -v dockerd >/dev/null 2>&1 || [ -x /usr/bin/dockerd ] || [ -x /usr/sbin/dockerd ]
+then echo engine=yes; else echo engine=no; fi
+if [ -S "$sock" ]; then
+  echo socket=yes
+  if [ -r "$sock" ] && [ -w "$sock" ]; then echo socket_access=yes; else echo socket_access=no; fi
+else
+  echo socket=no
+fi
+"""
+
+# Only when the Engine did not answer through the forwarded socket: does the CLI get an
+# answer there (then SSH forwarding is what fails), and what does it say?
+_CLI_SCRIPT = r"""out=$(DOCKER_HOST="unix://$1" docker version --format '{{.Server.Version}}' 2>&1)
+echo "docker_rc=$?"
+echo "docker_out=$(printf '%s' "$out" | tr '\n' ' ')"
+"""
+
+
+def probe_command(docker_socket: str) -> str:
+    """The remote command: POSIX sh, whatever the login shell; the socket path is quoted."""
+    script = _SCRIPT.replace("__SOCK__", shlex.quote(docker_socket)).replace("__MARKER__", MARKER)
+    return shlex.join(["sh", "-c", script])
+
+
+def docker_cli_command(docker_socket: str) -> str:
+    """Ask the host's docker CLI for the server version (the socket is passed as $1)."""
+    return shlex.join(["sh", "-c", "echo " + MARKER + "\n" + _CLI_SCRIPT, "sh", docker_socket])
+
+
+def parse_http_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers with lower-case names, body) of a complete HTTP/1.0 response."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep or not head.startswith(b"HTTP/"):
+        raise ValueError("not an HTTP response")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def parse_engine_info(data: bytes) -> dict[str, Any] | None:
+    """The Engine's ``GET /info`` answer -> its JSON object (plus ``ApiVersion`` from the
+    response header), or None if it is not a good answer."""
+    import json
+
+    try:
+        status, headers, body = parse_http_response(data)
+        payload = json.loads(body)
+    except (ValueError, IndexError):
+        return None
+    if status != 200 or not isinstance(payload, dict) or "ServerVersion" not in payload:
+        return None
+    payload.setdefault("ApiVersion", headers.get("api-version"))
+    return payload
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    values: dict[str, str]
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.values.get(key, default)
+
+    @property
+    def os_name(self) -> str:
+        name = self.get("os_PRETTY_NAME") or " ".join(
+            part for part in (self.get("os_NAME"), self.get("os_VERSION_ID")) if part)
+        return name or self.kernel or "unknown"
+
+    @property
+    def kernel(self) -> str:
+        return " ".join(self.get("uname").split()[:2])
+
+    @property
+    def arch(self) -> str:
+        words = self.get("uname").split()
+        return words[-1] if len(words) >= 3 else ""
+
+    @property
+    def os_id(self) -> str:
+        return self.get("os_ID")
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def parse_probe(stdout: str) -> ProbeResult:
+    """``key=value`` lines after the marker (a login banner before it is ignored)."""
+    lines = stdout.splitlines()
+    if MARKER not in lines:
+        raise ValueError("the host's answer did not contain occ's probe marker")
+    values: dict[str, str] = {}
+    for line in lines[lines.index(MARKER) + 1:]:
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = _unquote(value.strip())
+    return ProbeResult(values)
+
+
+class DockerState(Enum):
+    OK = "ok"
+    MISSING = "not installed"
+    NOT_RUNNING = "daemon not running"
+    PERMISSION = "permission denied"
+    NO_FORWARDING = "socket not forwardable over SSH"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class DockerCheck:
+    state: DockerState
+    version: str | None = None
+    api_version: str | None = None
+    detail: str = ""
+
+
+def diagnose_docker(probe: ProbeResult, engine: dict[str, Any] | None,
+                    cli: ProbeResult | None = None) -> DockerCheck:
+    """What the host's answers mean. ``engine``: the API's /info through the forwarded
+    socket (None: no answer); ``cli``: the docker CLI's answer, asked only then."""
+    if engine is not None:
+        return DockerCheck(DockerState.OK, version=str(engine.get("ServerVersion")),
+                           api_version=engine.get("ApiVersion"))
+    has_cli = probe.get("cli") == "yes"
+    has_engine = probe.get("engine") == "yes"
+    socket = probe.get("socket") == "yes"
+    if socket and probe.get("socket_access") != "yes":
+        return DockerCheck(DockerState.PERMISSION)
+    if not has_cli and not has_engine and not socket:
+        return DockerCheck(DockerState.MISSING)
+    if not socket:
+        return DockerCheck(DockerState.NOT_RUNNING, detail="no socket")
+    out = cli.get("docker_out") if cli else ""
+    if cli is not None and cli.get("docker_rc") == "0" and out:
+        return DockerCheck(DockerState.NO_FORWARDING, version=out.split()[0])
+    lowered = out.lower()
+    if "permission denied" in lowered:
+        return DockerCheck(DockerState.PERMISSION, detail=out)
+    return DockerCheck(DockerState.NOT_RUNNING,
+                       detail=out or "the socket exists but nothing answers on it")
+
+
+def install_hint(os_id: str) -> str:
+    if os_id in {"debian", "ubuntu", "raspbian", "linuxmint", "pop"}:
+        how = "sudo apt-get install docker.io"
+    elif os_id in {"fedora", "rhel", "centos", "rocky", "almalinux"}:
+        how = "sudo dnf install moby-engine (or Docker's own docker-ce packages)"
+    elif os_id in {"alpine"}:
+        how = "sudo apk add docker"
+    elif os_id in {"arch", "manjaro"}:
+        how = "sudo pacman -S docker"
+    else:
+        how = "your distribution's Docker Engine package (see docs.docker.com/engine/install)"
+    return f"Install Docker Engine on the host: {how}; then start it and add your user to " \
+           "the docker group."
+
+
+class DockerProblem(OccError):
+    """SSH works but Docker on the host cannot be used (yet)."""
+
+    def __init__(self, message: str, hint: str, *, state: DockerState, host: str) -> None:
+        super().__init__(message, hint)
+        self.state = state
+        self.host = host
+
+
+def docker_problem(check: DockerCheck, probe: ProbeResult, host: str, socket: str) -> DockerProblem:
+    user = probe.get("whoami") or "this user"
+    detail = f" ({check.detail.strip()})" if check.detail.strip() else ""
+    if check.state is DockerState.MISSING:
+        return DockerProblem("Docker is not installed on the host", install_hint(probe.os_id),
+                             state=check.state, host=host)
+    if check.state is DockerState.NOT_RUNNING:
+        return DockerProblem(
+            f"Docker is installed but its daemon is not running (no answer on {socket}){detail}",
+            "Start it on the host: sudo systemctl enable --now docker (or sudo service docker "
+            f"start). For rootless Docker or Podman give its socket: occ host edit {host} "
+            "--docker-socket PATH",
+            state=check.state, host=host)
+    if check.state is DockerState.NO_FORWARDING:
+        return DockerProblem(
+            f"Docker {check.version} runs, but sshd on the host does not let occ forward "
+            f"its socket {socket}",
+            "occ reaches Docker through an SSH-forwarded socket: set "
+            "'AllowStreamLocalForwarding yes' (the default) in the host's sshd_config and "
+            "reload sshd.",
+            state=check.state, host=host)
+    if check.state is DockerState.PERMISSION:
+        return DockerProblem(
+            f"{user} may not use the Docker socket {socket}{detail}",
+            f"On the host: sudo usermod -aG docker {user}; then run 'occ host disconnect "
+            f"{host}' so the next connection logs in with the new group.",
+            state=check.state, host=host)
+    return DockerProblem(f"Docker on the host answered with an error{detail}",
+                         "Check the Docker Engine there: sudo docker info",
+                         state=check.state, host=host)
+
+
+@dataclass
+class HostReport:
+    """What ``occ host test`` found. ``docker_problem`` is None when Docker is usable."""
+
+    name: str
+    new_connection: bool
+    connect_ms: float
+    command_ms: float
+    os_name: str = ""
+    arch: str = ""
+    remote_user: str = ""
+    docker: DockerCheck | None = None
+    docker_socket: str = ""
+    problem: DockerProblem | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        docker = self.docker
+        return {
+            "name": self.name,
+            "ssh": {"reachable": True, "new_connection": self.new_connection,
+                    "connect_ms": round(self.connect_ms, 1),
+                    "docker_api_round_trip_ms": round(self.command_ms, 1)},
+            "os": self.os_name, "arch": self.arch, "remote_user": self.remote_user,
+            "docker": {
+                "state": docker.state.value if docker else None,
+                "server_version": docker.version if docker else None,
+                "api_version": docker.api_version if docker else None,
+                "socket": self.docker_socket,
+                "socket_usable": bool(docker and docker.state is DockerState.OK),
+                "problem": self.problem.message if self.problem else None,
+            },
+        }
+
+
+def query_engine(local_socket: str, path: str = "/info",
+                 timeout: float = 10.0) -> dict[str, Any] | None:
+    """``GET /info`` on a (forwarded) Engine socket; None if nothing good answers."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        sock.connect(local_socket)
+        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
+        while len(data) < 4_000_000:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return parse_engine_info(data)
+
+
+def probe_host(conn: Any) -> HostReport:
+    """Connect (or reuse the master) and check the host: raises SshError if SSH fails.
+
+    First the Engine is asked for /info through a socket the master forwards (the way occ
+    talks to Docker later): when it answers, that one request (two round trips over an open
+    connection) proves SSH, the socket permission and the Engine, and names the OS (the
+    Engine reads it from the host's /etc/os-release). Only when it does not answer does a
+    shell probe find out why (not installed, not running, permission, forwarding).
+    """
+    started = time.perf_counter()
+    new = conn.ensure_master()
+    connected = time.perf_counter()
+    socket = conn.host.config.effective_docker_socket
+    engine = query_engine(conn.docker_forward(socket))
+    done = time.perf_counter()
+    report = HostReport(
+        name=conn.host.name, new_connection=new,
+        connect_ms=(connected - started) * 1000, command_ms=(done - connected) * 1000,
+        docker_socket=socket, remote_user=conn.host.config.user or "",
+    )
+    if engine is not None:
+        report.os_name = str(engine.get("OperatingSystem") or engine.get("OSType") or "")
+        report.arch = str(engine.get("Architecture") or "")
+        report.docker = diagnose_docker(ProbeResult({}), engine)
+        return report
+    probe = _parse_answer(conn.run(probe_command(socket), timeout=60))
+    cli = None
+    if probe.get("cli") == "yes" and probe.get("socket") == "yes":
+        cli = _parse_answer(conn.run(docker_cli_command(socket), timeout=60))
+    report.os_name, report.arch = probe.os_name, probe.arch
+    report.remote_user = probe.get("whoami") or report.remote_user
+    report.docker = diagnose_docker(probe, None, cli)
+    report.problem = docker_problem(report.docker, probe, conn.host.name, socket)
+    return report
+
+
+def _parse_answer(proc: Any) -> ProbeResult:
+    try:
+        return parse_probe(proc.stdout.decode(errors="replace"))
+    except ValueError:
+        raise OccError(
+            f"the host did not run occ's check (exit status {proc.returncode}): "
+            f"{proc.stderr.decode(errors='replace').strip()[:300]}",
+            hint="The account's login shell must run 'sh -c …' commands; check it.",
+        ) from None

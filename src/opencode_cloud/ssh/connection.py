@@ -1,0 +1,355 @@
+"""``HostConnection``: the one place that runs ssh processes for a remote host.
+
+One master connection per host (ControlMaster) is opened on first use and reused by every
+later ssh process, here and in later occ commands, until it has been idle for
+ControlPersist or ``occ host disconnect`` closes it. Every other ssh process occ starts is
+waited for, and killed if occ is interrupted or fails, so only the master outlives a
+command.
+
+Typical use (issue 5 routes Docker through this)::
+
+    with HostConnection(resolve_host("web1"), printer) as conn:
+        conn.ensure_master()                       # prompts/retries as needed
+        result = conn.run(["docker", "ps"])        # CompletedProcess, remote exit status
+        conn.forward_unix_socket(local, "/var/run/docker.sock")
+        ...                                        # talk to the forwarded socket
+    # leaving the block cancels the forwards; the master stays for the next command
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from opencode_cloud.hosts.model import Host
+from opencode_cloud.ssh import argv as build
+from opencode_cloud.ssh.config import HostFiles, host_files, render_ssh_config
+from opencode_cloud.ssh.errors import (
+    RETRYABLE,
+    Destination,
+    Problem,
+    SshError,
+    classify,
+    make_error,
+)
+from opencode_cloud.ssh.settings import RETRIES, SshSettings, ensure_control_dir, load_settings
+
+MASTER_TIMEOUT = 60.0  # seconds for a non-interactive master start (handshake and auth)
+CONTROL_TIMEOUT = 15.0  # seconds for -O check/exit/forward/cancel (local requests)
+_MASTER_PID = re.compile(r"Master running \(pid=(\d+)\)")
+
+
+def retry_delays(base: float, retries: int = RETRIES) -> list[float]:
+    """1 s, 2 s, 4 s for the default base: exponential backoff."""
+    return [base * 2**k for k in range(retries)]
+
+
+def format_delay(seconds: float) -> str:
+    return f"{seconds:g}s"
+
+
+def run_process(argv: Sequence[str], *, stdin: Any = subprocess.DEVNULL,
+                input: bytes | None = None, timeout: float | None = None,
+                stderr_to_file: bool = False) -> subprocess.CompletedProcess[bytes]:
+    """Run without a shell and never leave the process behind: on a timeout, Ctrl-C or any
+    other exception the child is killed and reaped before the exception goes on.
+
+    ``stderr_to_file``: for ``ssh -f``, whose background part (and jump process) may keep
+    stderr open long after the foreground part has exited.
+    """
+    import tempfile
+
+    if input is not None:
+        stdin = subprocess.PIPE
+    with contextlib.ExitStack() as stack:
+        err_file = stack.enter_context(tempfile.TemporaryFile()) if stderr_to_file else None
+        proc = subprocess.Popen(
+            list(argv), stdin=stdin, stdout=subprocess.PIPE,
+            stderr=err_file if err_file is not None else subprocess.PIPE,
+        )
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if err_file is not None:
+            err_file.seek(0)
+            err = err_file.read()
+        return subprocess.CompletedProcess(list(argv), proc.returncode, out, err or b"")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+class HostConnection:
+    """SSH to one host from hosts.json through a shared master connection.
+
+    ``printer`` (optional) announces retries; ``interactive`` says whether ssh may prompt
+    for a key's passphrase (default: when stdin is a terminal). Without a terminal ssh
+    runs in BatchMode and fails at once instead of waiting for input nobody can give.
+    """
+
+    def __init__(self, host: Host, printer: Any = None, *, interactive: bool | None = None,
+                 settings: SshSettings | None = None, hosts_file: Path | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        from opencode_cloud.config import paths
+
+        self.host = host
+        self.printer = printer
+        self.settings = settings or load_settings()
+        self.hosts_file = hosts_file or paths.hosts_file()
+        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.files: HostFiles = host_files(host, self.settings, self.hosts_file)
+        self.target = build.SshTarget.for_host(
+            host, self.files, batch=not self.interactive,
+            control_persist=self.settings.control_persist)
+        self._sleep = sleep
+        self._prepared = False
+        self._forwards: list[tuple[str, str]] = []
+        self.master_started = False  # did this object open the master (a cold start)?
+
+    # -- context manager ----------------------------------------------------------------
+    def __enter__(self) -> HostConnection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- helpers ------------------------------------------------------------------------
+    @property
+    def destination(self) -> Destination:
+        c = self.host.config
+        return Destination(
+            name=self.host.name, hostname=c.hostname, port=c.port, user=c.user,
+            identity_file=c.identity_file,
+            known_hosts=str(self.settings.known_hosts_for_hints),
+        )
+
+    def _error(self, stderr: str, *, attempts: int = 1,
+               problem: Problem | None = None) -> SshError:
+        from opencode_cloud.ssh.keys import key_file_is_encrypted
+
+        problem = problem or classify(stderr)
+        identity = self.host.config.identity_file
+        encrypted = bool(identity) and key_file_is_encrypted(os.path.expanduser(identity))
+        return make_error(problem, stderr, self.destination, batch=not self.interactive,
+                          encrypted_key=encrypted, attempts=attempts)
+
+    def prepare(self) -> None:
+        """Create the private folder and (re)write this host's generated ssh configs."""
+        if self._prepared:
+            return
+        from opencode_cloud.storage.safe_file import atomic_write
+
+        ensure_control_dir(self.settings.control_dir)
+        for path, batch in ((self.files.config_file, False),
+                            (self.files.batch_config_file, True)):
+            text = render_ssh_config(self.host, self.settings, batch=batch)
+            try:
+                current = path.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                current = None
+            if current != text:
+                atomic_write(path, text)
+        self._prepared = True
+
+    def _control(self, argv: list[str]) -> subprocess.CompletedProcess[bytes]:
+        return run_process(argv, timeout=CONTROL_TIMEOUT)
+
+    # -- the master ---------------------------------------------------------------------
+    def master_pid(self) -> int | None:
+        """The running master's pid, or None (asks the master itself: ``ssh -O check``)."""
+        self.prepare()
+        if not self.files.control_path.exists():
+            return None
+        proc = self._control(build.check_argv(self.target))
+        match = _MASTER_PID.search(proc.stderr.decode(errors="replace"))
+        return int(match.group(1)) if proc.returncode == 0 and match else None
+
+    def master_alive(self) -> bool:
+        """Does a master accept connections on the control socket? (No process started.)"""
+        self.prepare()
+        return socket_accepts(self.files.control_path)
+
+    def ensure_master(self) -> bool:
+        """Open the master connection unless one runs; True if this call opened it.
+
+        Connection problems are retried (1 s, 2 s, 4 s), each retry announced; problems
+        with keys, host keys or configuration fail at once.
+        """
+        if self.master_alive():
+            return False
+        with _locked(self.files.lock_file):  # two occ processes must not race for it
+            if self.master_alive():
+                return False
+            identity = self.host.config.identity_file
+            if identity and not os.path.isfile(os.path.expanduser(identity)):
+                raise SshError(
+                    f"the identity file {identity} does not exist",
+                    f"Point the host at an existing private key: occ host edit "
+                    f"{self.host.name} -i PATH (or -i '' for your agent and ~/.ssh/config).",
+                    problem=Problem.CONFIG, host=self.host.name)
+            with contextlib.suppress(FileNotFoundError):
+                self.files.control_path.unlink()  # a stale socket of a dead master
+            delays = retry_delays(self.settings.retry_delay)
+            attempt = 0
+            while True:
+                attempt += 1
+                problem, stderr = self._start_master()
+                if problem is None:
+                    self.master_started = True
+                    return True
+                if problem in RETRYABLE and attempt <= len(delays):
+                    delay = delays[attempt - 1]
+                    self._announce(f"{self.destination.address}: {problem.value}, retrying in "
+                                   f"{format_delay(delay)} ({attempt}/{len(delays)})")
+                    self._sleep(delay)
+                    continue
+                raise self._error(stderr, attempts=attempt, problem=problem)
+
+    def _start_master(self) -> tuple[Problem | None, str]:
+        stdin: Any = sys.stdin if self.interactive else subprocess.DEVNULL
+        try:
+            proc = run_process(build.master_argv(self.target), stdin=stdin,
+                               timeout=None if self.interactive else MASTER_TIMEOUT,
+                               stderr_to_file=True)
+        except subprocess.TimeoutExpired:
+            return Problem.TIMEOUT, f"no answer within {MASTER_TIMEOUT:g} s (timed out)"
+        stderr = proc.stderr.decode(errors="replace")
+        if proc.returncode == 0:
+            return None, stderr
+        return classify(stderr), stderr
+
+    def _announce(self, text: str) -> None:
+        if self.printer is None:
+            return
+        notice = getattr(self.printer, "notice", None) or self.printer.warn
+        notice(text)
+
+    def disconnect(self) -> bool:
+        """Close the master (``ssh -O exit``); True if one was running."""
+        self.close()
+        running = self.master_pid() is not None
+        if running:
+            self._control(build.exit_argv(self.target))
+        for leftover in (self.files.control_path,
+                         self.settings.control_dir / f"{self.files.key}.docker.sock"):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
+        return running
+
+    # -- commands and forwards ----------------------------------------------------------
+    def run(self, remote: str | Sequence[str], *, input: bytes | None = None,
+            timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+        """Run a command on the host; returns its exit status and output as bytes.
+
+        ``remote`` is an argv (quoted word by word) or one shell command string whose
+        values the caller quoted. ssh's own failures raise SshError; the remote
+        command's failures are the caller's to read from the result.
+        """
+        self.ensure_master()
+        proc = run_process(build.ssh_argv(self.target, remote), input=input, timeout=timeout)
+        if proc.returncode == 255:
+            stderr = proc.stderr.decode(errors="replace")
+            problem = classify(stderr)
+            if problem is not Problem.OTHER:
+                raise self._error(stderr, problem=problem)
+        return proc
+
+    def forward_unix_socket(self, local_path: str, remote_path: str) -> str:
+        """Make the master forward ``local_path`` (a new unix socket, 0600) to
+        ``remote_path`` on the host; returns ``local_path``. Cancelled by close()."""
+        for path in (local_path, remote_path):
+            if ":" in path or not os.path.isabs(path):
+                raise ValueError(f"socket path {path!r} must be absolute and without ':'")
+        self.ensure_master()
+        proc = self._control(build.forward_argv(self.target, local_path, remote_path))
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace")
+            raise SshError(f"could not forward {local_path} to {remote_path}: "
+                           f"{stderr.strip() or 'ssh -O forward failed'}",
+                           "Check that the host's sshd allows it (AllowStreamLocalForwarding).",
+                           problem=classify(stderr), host=self.host.name, stderr=stderr)
+        self._forwards.append((local_path, remote_path))
+        return local_path
+
+    def docker_forward(self, remote_path: str) -> str:
+        """A local socket forwarded to ``remote_path`` that lives as long as the master,
+        so later commands find it ready; returns its path (private folder, 0600)."""
+        local = str(self.settings.control_dir / f"{self.files.key}.docker.sock")
+        self.ensure_master()
+        if socket_accepts(Path(local)):
+            return local
+        self.forward_unix_socket(local, remote_path)
+        self._forwards.remove((local, remote_path))  # kept: not cancelled by close()
+        return local
+
+    def cancel_forward(self, local_path: str, remote_path: str) -> None:
+        with contextlib.suppress(ValueError):
+            self._forwards.remove((local_path, remote_path))
+        if self.files.control_path.exists():
+            self._control(build.cancel_forward_argv(self.target, local_path, remote_path))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(local_path)
+
+    def close(self) -> None:
+        """Cancel the forwards this object opened; the master stays for later commands."""
+        for local_path, remote_path in list(self._forwards):
+            self.cancel_forward(local_path, remote_path)
+
+    # -- configuration ------------------------------------------------------------------
+    def resolved_config(self, *, baseline: bool = False) -> dict[str, list[str]]:
+        """``ssh -G``'s effective options (lower-case names -> values), no network used.
+
+        ``baseline``: what OpenSSH would use with no config files at all.
+        """
+        self.prepare()
+        argv = (build.baseline_resolve_argv(self.host.config.hostname) if baseline
+                else build.resolve_argv(self.target))
+        proc = run_process(argv, timeout=CONTROL_TIMEOUT)
+        if proc.returncode != 0:
+            raise self._error(proc.stderr.decode(errors="replace"), problem=Problem.CONFIG)
+        return parse_resolved(proc.stdout.decode(errors="replace"))
+
+
+def socket_accepts(path: Path) -> bool:
+    """Does something listen on this unix socket? (A dead master leaves a stale file.)"""
+    import socket
+
+    if not path.exists():
+        return False
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(2)
+        probe.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
+
+
+def parse_resolved(text: str) -> dict[str, list[str]]:
+    """Parse ``ssh -G`` output: one ``name value`` a line, some names repeated."""
+    options: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        name, _, value = line.strip().partition(" ")
+        if name:
+            options.setdefault(name.lower(), []).append(value)
+    return options
