@@ -22,9 +22,11 @@ import contextlib
 import fcntl
 import os
 import re
+import select
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ from opencode_cloud.ssh.errors import (
 from opencode_cloud.ssh.settings import RETRIES, SshSettings, ensure_control_dir, load_settings
 
 MASTER_TIMEOUT = 60.0  # seconds for a non-interactive master start (handshake and auth)
+STREAM_IDLE_FLUSH = 0.5  # seconds before an unfinished output line (a prompt) is shown
 CONTROL_TIMEOUT = 15.0  # seconds for -O check/exit/forward/cancel (local requests)
 _MASTER_PID = re.compile(r"Master running \(pid=(\d+)\)")
 
@@ -272,6 +275,68 @@ class HostConnection:
                 raise self._error(stderr, problem=problem)
         return proc
 
+    def stream(self, remote: str | Sequence[str], *, on_line: Callable[[str], None],
+               stdin: Any = subprocess.DEVNULL, timeout: float | None = None,
+               idle_flush: float = STREAM_IDLE_FLUSH) -> int:
+        """Run a command on the host and pass its output (stdout and stderr together) to
+        ``on_line`` line by line as it arrives; returns the remote exit status.
+
+        A line left unfinished for ``idle_flush`` seconds (a prompt waiting for an answer,
+        such as sudo's) is passed on as it is. ``stdin``: what the remote command reads
+        (default nothing; the person's terminal for a prompt). ssh's own failures raise
+        SshError; on a timeout, Ctrl-C or any error the ssh process is killed and reaped.
+        """
+        self.ensure_master()
+        argv = build.ssh_argv(self.target, remote)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        lines = LineBuffer()
+        recent: deque[str] = deque(maxlen=40)
+
+        def emit(line: str) -> None:
+            recent.append(line)
+            on_line(line)
+
+        proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        try:
+            assert proc.stdout is not None
+            fd = proc.stdout.fileno()
+            while True:
+                wait = idle_flush
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise subprocess.TimeoutExpired(argv, timeout or 0)
+                    wait = min(wait, left)
+                ready, _, _ = select.select([fd], [], [], wait)
+                if not ready:
+                    pending = lines.take_pending()
+                    if pending is not None:
+                        emit(pending)
+                    continue
+                data = os.read(fd, 65536)
+                if not data:
+                    break
+                for line in lines.feed(data):
+                    emit(line)
+            pending = lines.take_pending()
+            if pending is not None:
+                emit(pending)
+            returncode = proc.wait(timeout=CONTROL_TIMEOUT)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if proc.stdout is not None:
+                proc.stdout.close()
+        if returncode == 255:
+            text = "\n".join(recent)
+            problem = classify(text)
+            if problem is not Problem.OTHER:
+                raise self._error(text, problem=problem)
+        return returncode
+
     def forward_unix_socket(self, local_path: str, remote_path: str) -> str:
         """Make the master forward ``local_path`` (a new unix socket, 0600) to
         ``remote_path`` on the host; returns ``local_path``. Cancelled by close()."""
@@ -326,6 +391,42 @@ class HostConnection:
         if proc.returncode != 0:
             raise self._error(proc.stderr.decode(errors="replace"), problem=Problem.CONFIG)
         return parse_resolved(proc.stdout.decode(errors="replace"))
+
+
+class LineBuffer:
+    """Bytes in, whole lines out: decoded (bad bytes replaced), without their line ends.
+
+    A carriage return inside a line (a progress counter redrawn in place) keeps only what
+    was drawn last. An unfinished line taken early (a prompt) is not followed by an empty
+    line when its line end arrives later.
+    """
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._taken = False  # the current line was already passed on, unfinished
+
+    @staticmethod
+    def _text(raw: bytes) -> str:
+        text = raw.decode(errors="replace").rstrip("\r")
+        return text.rsplit("\r", 1)[-1]
+
+    def feed(self, data: bytes) -> list[str]:
+        if self._taken and data:
+            self._taken = False
+            if data.startswith(b"\r\n"):
+                data = data[2:]
+            elif data.startswith(b"\n"):
+                data = data[1:]
+        *complete, self._pending = (self._pending + data).split(b"\n")
+        return [self._text(raw) for raw in complete]
+
+    def take_pending(self) -> str | None:
+        """The unfinished line so far (then forgotten), or None if there is none."""
+        if not self._pending:
+            return None
+        raw, self._pending = self._pending, b""
+        self._taken = True
+        return self._text(raw)
 
 
 def socket_accepts(path: Path) -> bool:
