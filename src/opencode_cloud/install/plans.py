@@ -2,7 +2,12 @@
 
 Every plan uses the distribution's own signed packages, or Docker's signed package
 repository where the distribution ships none; never a script piped from the internet.
-Each step is safe to run again, so a half-finished install is finished by re-running it.
+Each step is safe to run again, so a half-finished install is finished by re-running it;
+when the Engine's package is already there, the package steps are left out.
+
+The steps run on the host as one POSIX shell script (:func:`install_script`) under one
+``sudo`` (:func:`remote_install_command`), so sudo asks for a password at most once; the
+script announces each step on a line of its own, so occ can show which one runs or failed.
 """
 
 from __future__ import annotations
@@ -25,13 +30,26 @@ class UnsupportedSystem(Exception):
 
 @dataclass(frozen=True)
 class Step:
-    """One command, run as root (through sudo for other users)."""
+    """One command, run as root (through sudo for other users). ``unless``: a check; when
+    it succeeds the step is skipped (for commands that are not idempotent by themselves)."""
 
     argv: tuple[str, ...]
     why: str
     env: tuple[tuple[str, str], ...] = ()
+    unless: tuple[str, ...] = ()
 
-    def shell(self, use_sudo: bool, sudo_prompt: bool) -> str:
+    def display(self) -> str:
+        """The command exactly as occ runs it as root (environment included)."""
+        command = self.shell(use_sudo=False, sudo_prompt=False)
+        return f"{shlex.join(self.unless)} || {command}" if self.unless else command
+
+    def typed(self, prefix: str = "") -> str:
+        """The command as a person would type it (no environment), each part after
+        ``prefix`` (such as ``sudo ``)."""
+        command = prefix + shlex.join(self.argv)
+        return f"{prefix}{shlex.join(self.unless)} || {command}" if self.unless else command
+
+    def shell(self, use_sudo: bool, sudo_prompt: bool = False) -> str:
         """The step as one remote shell command line, every value quoted."""
         env = [f"{key}={shlex.quote(value)}" for key, value in self.env]
         words = [shlex.quote(word) for word in self.argv]
@@ -52,8 +70,8 @@ class InstallPlan:
         return [step.shell(use_sudo, sudo_prompt) for step in self.steps]
 
 
-def _step(why: str, *argv: str, **env: str) -> Step:
-    return Step(tuple(argv), why, tuple(sorted(env.items())))
+def _step(why: str, *argv: str, unless: tuple[str, ...] = (), **env: str) -> Step:
+    return Step(tuple(argv), why, tuple(sorted(env.items())), unless)
 
 
 def _service_steps(init: str) -> list[Step]:
@@ -62,9 +80,12 @@ def _service_steps(init: str) -> list[Step]:
             _step("start Docker now and at every boot", "systemctl", "enable", "--now", "docker")
         ]
     if init == "openrc":
+        # `start` does nothing for a service OpenRC believes started but whose daemon died
+        # (it reports it "crashed"): restart it unless its status says it runs.
         return [
             _step("start Docker at every boot", "rc-update", "add", "docker", "default"),
-            _step("start Docker now", "rc-service", "docker", "start"),
+            _step("start Docker now", "rc-service", "docker", "restart",
+                  unless=("rc-service", "docker", "status")),
         ]
     # sysvinit and containers without an init system: Debian's docker.io ships an init script.
     return [_step("start Docker now", "service", "docker", "start")]
@@ -97,8 +118,21 @@ def _fedora(os: OsRelease) -> list[Step]:
     ]
 
 
+def _major(version_id: str) -> int:
+    head = version_id.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def _rhel(os: OsRelease) -> list[Step]:
     repo = DOCKER_CE_RHEL_REPO if os.id == "rhel" else DOCKER_CE_CENTOS_REPO
+    if 0 < _major(os.version_id) < 8:  # CentOS/RHEL 7: yum, and yum-utils' config manager
+        return [
+            _step("add the repository tool", "yum", "install", "-y", "yum-utils"),
+            _step("add Docker's signed package repository", "yum-config-manager",
+                  "--add-repo", repo),
+            _step("install Docker from that repository (its GPG key is checked)", "yum",
+                  "install", "-y", "docker-ce", "docker-ce-cli", "containerd.io"),
+        ]
     return [
         _step("add the repository plugin", "dnf", "install", "-y", "dnf-plugins-core"),
         _step(
@@ -172,10 +206,18 @@ def family_of(os: OsRelease) -> str:
     raise UnsupportedSystem(os)
 
 
-def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool) -> InstallPlan:
-    """The whole plan: packages, the daemon started now and at boot, the user in the group."""
+def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool, *,
+                 installed: bool = False) -> InstallPlan:
+    """The whole plan: packages, the daemon started now and at boot, the user in the group.
+
+    ``installed``: the Engine's package is already there (a half-finished install), so
+    only the rest is planned: starting the daemon and the group.
+    """
     family = family_of(os)
-    steps = FAMILIES[family][1](os)
+    steps = [] if installed else FAMILIES[family][1](os)
+    if family == "debian":  # an interrupted dpkg blocks apt until this has run
+        steps.insert(0, _step("finish any interrupted package installation", "dpkg",
+                              "--configure", "-a"))
     steps += _service_steps("openrc" if family == "alpine" and init != "systemd" else init)
     if not user_is_root:
         steps.append(
@@ -194,7 +236,8 @@ def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool) -> Ins
     return InstallPlan(family, os.pretty_name, tuple(steps))
 
 
-# Run on the remote, one line of facts back: os-release, init system, uid, docker presence.
+# Run on the remote (POSIX sh), facts back: os-release, init system, who, docker presence,
+# and whether sudo works without a password (``sudo -n true`` never prompts).
 DETECT_SCRIPT = (
     "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null; "
     "echo '--occ--'; "
@@ -202,9 +245,19 @@ DETECT_SCRIPT = (
     "elif command -v rc-service >/dev/null 2>&1; then echo init=openrc; "
     "else echo init=sysv; fi; "
     "echo uid=$(id -u); "
+    "echo user=$(id -un); "
     "command -v docker >/dev/null 2>&1 && echo docker=installed || echo docker=missing; "
-    "command -v sudo >/dev/null 2>&1 && echo sudo=yes || echo sudo=no"
+    "if command -v dockerd >/dev/null 2>&1 || [ -x /usr/bin/dockerd ] || "
+    "[ -x /usr/sbin/dockerd ]; then echo dockerd=installed; else echo dockerd=missing; fi; "
+    "if command -v sudo >/dev/null 2>&1; then echo sudo=yes; "
+    "if sudo -n true >/dev/null 2>&1; then echo sudo_nopasswd=yes; "
+    "else echo sudo_nopasswd=no; fi; else echo sudo=no; fi"
 )
+
+
+def detect_command() -> str:
+    """DETECT_SCRIPT for the remote login shell, whatever it is (run by sh)."""
+    return shlex.join(["sh", "-c", DETECT_SCRIPT])
 
 
 @dataclass(frozen=True)
@@ -214,6 +267,9 @@ class RemoteFacts:
     uid: int
     docker_installed: bool
     has_sudo: bool
+    user: str = ""
+    engine_installed: bool = False  # dockerd is there (the package is installed)
+    sudo_nopasswd: bool = False
 
 
 def parse_detect_output(text: str) -> RemoteFacts:
@@ -227,4 +283,55 @@ def parse_detect_output(text: str) -> RemoteFacts:
         uid=int(facts.get("uid", "-1") or -1),
         docker_installed=facts.get("docker") == "installed",
         has_sudo=facts.get("sudo") == "yes",
+        user=facts.get("user", ""),
+        engine_installed=facts.get("dockerd") == "installed",
+        sudo_nopasswd=facts.get("sudo_nopasswd") == "yes",
     )
+
+
+# -- running a plan: one script, one sudo ---------------------------------------------------
+MARKER = "occ-install:"
+
+
+def install_script(plan: InstallPlan) -> str:
+    """The plan as one POSIX shell script for root: each step announced (``occ-install:
+    step N``), its output and errors together, nothing read from the terminal; the first
+    failure ends it (``occ-install: failed N STATUS``), success ends with ``occ-install:
+    done``. Every value in it was quoted by :meth:`Step.shell`."""
+    # sudo on some systems (SUSE) keeps the login's PATH, without the sbin folders
+    lines = ["exec 2>&1", 'PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/sbin:/sbin"', "export PATH"]
+    for n, step in enumerate(plan.steps, 1):
+        lines.append(f"echo '{MARKER} step {n}'")
+        run = f"{step.shell(use_sudo=False)} </dev/null"
+        if step.unless:
+            check = f"{shlex.join(step.unless)} </dev/null >/dev/null 2>&1"
+            lines.append(f"if {check}; then echo '{MARKER} skipped {n}'; else {run}; fi "
+                         f"|| {{ rc=$?; echo \"{MARKER} failed {n} $rc\"; exit \"$rc\"; }}")
+        else:
+            lines.append(f"{run} || {{ rc=$?; echo \"{MARKER} failed {n} $rc\"; exit \"$rc\"; }}")
+    lines.append(f"echo '{MARKER} done'")
+    return "\n".join(lines) + "\n"
+
+
+ROOT, SUDO, SUDO_PROMPT = "root", "sudo", "sudo-prompt"
+
+
+SUDO_PROMPT_TEXT = "[sudo] password for %u: "  # sudo's own, %u = the user
+
+
+def remote_install_command(plan: InstallPlan, privilege: str,
+                           prompt: str = SUDO_PROMPT_TEXT) -> str:
+    """The one command line for the remote login shell that runs the plan as root.
+
+    ``root``: the login is root; ``sudo``: ``sudo -n`` (never asks); ``sudo-prompt``:
+    ``sudo -S`` reads a password from the session's input (the person's terminal), after
+    showing ``prompt`` on its error output (sudo expands ``%u`` in it).
+    """
+    script = ["sh", "-c", install_script(plan), "occ-install"]
+    if privilege == ROOT:
+        return shlex.join(script)
+    if privilege == SUDO:
+        return shlex.join(["sudo", "-n", "--", *script])
+    if privilege == SUDO_PROMPT:
+        return shlex.join(["sudo", "-S", "-p", prompt, "--", *script])
+    raise ValueError(f"unknown privilege {privilege!r}")
