@@ -65,6 +65,10 @@ class Printer:
         if hint:
             self._emit(f"Hint: {hint}", err=True)
 
+    def confirm(self, question: str, default: bool = False) -> bool:
+        """Ask a yes/no question on the terminal (callers check there is one first)."""
+        return click.confirm(self.prefix(self.color) + question, default=default)
+
     def raw(self, text: str) -> None:
         """A line from elsewhere (container logs, remote command output), prefixed for remotes."""
         self._emit(text, err=False)

@@ -1,0 +1,380 @@
+"""Offer to install Docker on a remote host that lacks it, and install it after a yes.
+
+The thin part around the pure plans of :mod:`install.plans`: it asks the host what it is
+(one round trip), shows the person the distribution and the exact commands, asks, runs
+them as root in one SSH session with their output streamed under the host's prefix, opens
+the SSH connection anew so that the new ``docker`` group applies, and checks that the
+Engine answers through occ's own forwarded socket.
+
+The public entry point is :func:`offer_docker_install`; ``occ host add``, ``occ host
+test``, ``occ host install-docker`` and the container commands with ``--host`` call it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opencode_cloud.errors import OccError
+from opencode_cloud.install.plans import (
+    MANUAL_URL,
+    MARKER,
+    ROOT,
+    SUDO,
+    SUDO_PROMPT,
+    InstallPlan,
+    RemoteFacts,
+    UnsupportedSystem,
+    detect_command,
+    parse_detect_output,
+    plan_install,
+    remote_install_command,
+)
+
+INSTALL_TIMEOUT = 1800.0  # seconds for the whole installation (downloads included)
+ENGINE_TIMEOUT = 60.0  # seconds for the new Engine to answer through the forward
+DETECT_TIMEOUT = 60.0
+
+
+class InstallError(OccError):
+    """Docker cannot be installed (or was not) on a host; rendered with its prefix."""
+
+    def __init__(self, message: str, hint: str | None = None, *, host: str) -> None:
+        super().__init__(message, hint)
+        self.host = host
+
+
+class DockerInstallNotConfirmed(InstallError):
+    """Nothing was installed: the person said no, or there was no terminal to ask in."""
+
+    def __init__(self, message: str, hint: str, *, host: str, reason: str) -> None:
+        super().__init__(message, hint, host=host)
+        self.reason = reason  # "declined" | "no-terminal"
+
+
+class DockerInstallFailed(InstallError):
+    """The installation ran and did not end with a usable Engine."""
+
+
+@dataclass
+class InstallReport:
+    host: str
+    system: str
+    steps: int
+    seconds: float
+    version: str = ""
+    api_version: str = ""
+
+
+# -- pure parts ----------------------------------------------------------------------------
+def choose_privilege(facts: RemoteFacts, host: str, *, interactive: bool,
+                     by_hand: str = "") -> str:
+    """How the plan runs as root: as root itself, ``sudo -n``, or sudo asking a password
+    in the person's terminal. Raises OccError when none of these can work; its hint ends
+    with ``by_hand`` (the commands to type), else with the manual's address."""
+    user = facts.user or "the login user"
+    by_hand = by_hand or MANUAL_URL
+    if facts.uid == 0:
+        return ROOT
+    if not facts.has_sudo:
+        raise InstallError(
+            f"{user} is not root on {host}, and sudo is not installed there",
+            hint=f"occ needs root to install Docker. Log in as root for this once "
+            f"(occ host edit {host} -u root), or install sudo there and allow {user} to use "
+            f"it, or install Docker by hand: {by_hand}",
+            host=host,
+        )
+    if facts.sudo_nopasswd:
+        return SUDO
+    if interactive:
+        return SUDO_PROMPT
+    raise InstallError(
+        f"sudo on {host} asks {user} for a password, and there is no terminal to type it in",
+        hint="Run the command in a terminal (occ passes sudo's password prompt through), "
+        f"or allow {user} to use sudo without a password, or install Docker by hand: "
+        f"{by_hand}",
+        host=host,
+    )
+
+
+def plan_for(facts: RemoteFacts, host: str) -> InstallPlan:
+    try:
+        return plan_install(facts.os_release, facts.user or "root", facts.init,
+                            facts.uid == 0, installed=facts.engine_installed)
+    except UnsupportedSystem as exc:
+        os = exc.os_release
+        raise InstallError(
+            f"occ cannot install Docker on {host}: it does not know {os.pretty_name} "
+            f"(ID={os.id}{', ID_LIKE=' + ' '.join(os.id_like) if os.id_like else ''})",
+            hint=f"Install Docker Engine by hand as {MANUAL_URL} describes for your system, "
+            f"then run: occ host test {host}",
+            host=host,
+        ) from None
+
+
+def describe_plan(plan: InstallPlan, facts: RemoteFacts, host: str, privilege: str) -> list[str]:
+    """The lines shown before asking: what was found, and every command, numbered."""
+    who = {ROOT: "as root", SUDO: "as root, through sudo",
+           SUDO_PROMPT: "as root, through sudo (it will ask for your password)"}[privilege]
+    if facts.engine_installed:
+        what = f"Docker is installed on {host} but not ready to use. occ can finish the setup"
+    else:
+        what = f"Docker is not installed on {host}. occ can install it"
+    lines = [
+        f"System: {plan.system} (ID={facts.os_release.id}, {plan.family} family, init "
+        f"{facts.init}); SSH user: {facts.user or '?'}",
+        f"{what} with these commands, run {who}:",
+    ]
+    for n, step in enumerate(plan.steps, 1):
+        lines.append(f"  {n}. {step.why}")
+        lines.append(f"       {step.display()}")
+    return lines
+
+
+def manual_commands(plan: InstallPlan, privilege: str) -> str:
+    """The plan as a person would type it (for hints)."""
+    sudo = "" if privilege == ROOT else "sudo "
+    return "; ".join(step.typed(sudo) for step in plan.steps)
+
+
+@dataclass
+class StepTracker:
+    """Reads the install script's output: its markers say which step runs, was skipped,
+    failed or whether all finished; everything else is a step's output."""
+
+    plan: InstallPlan
+    current: int = 0
+    skipped: list[int] = field(default_factory=list)
+    failed: tuple[int, int] | None = None
+    done: bool = False
+    output: dict[int, list[str]] = field(default_factory=dict)
+
+    def feed(self, line: str) -> tuple[str, int] | None:
+        """An event (``step``, ``skipped``, ``failed``, ``done``) with its step number, or
+        None for a line of output (kept per step)."""
+        if line.startswith(MARKER):
+            words = line[len(MARKER):].split()
+            with contextlib.suppress(ValueError, IndexError):
+                if words == ["done"]:
+                    self.done = True
+                    return ("done", self.current)
+                kind, n = words[0], int(words[1])
+                if kind == "step":
+                    self.current = n
+                    return ("step", n)
+                if kind == "skipped":
+                    self.skipped.append(n)
+                    return ("skipped", n)
+                if kind == "failed":
+                    self.failed = (n, int(words[2]))
+                    return ("failed", n)
+        self.output.setdefault(self.current, []).append(line)
+        return None
+
+    def last_lines(self, step: int, count: int = 12) -> list[str]:
+        return [line for line in self.output.get(step, []) if line.strip()][-count:]
+
+
+# -- the parts that talk to the host ---------------------------------------------------------
+def detect(conn: Any) -> RemoteFacts:
+    """What the host is: os-release, init system, login user, Docker and sudo."""
+    proc = conn.run(detect_command(), timeout=DETECT_TIMEOUT)
+    text = proc.stdout.decode(errors="replace")
+    if "--occ--" not in text:
+        raise InstallError(
+            f"the host did not answer occ's check of its system (exit status "
+            f"{proc.returncode}): {proc.stderr.decode(errors='replace').strip()[:300]}",
+            hint="The account's login shell must run 'sh -c …' commands; check it.",
+            host=conn.host.name,
+        )
+    return parse_detect_output(text)
+
+
+@contextlib.contextmanager
+def _no_echo(stream: Any) -> Iterator[None]:
+    """Typed characters (sudo's password) are not shown while the session reads them."""
+    import termios
+
+    fd = stream.fileno()
+    old = termios.tcgetattr(fd)
+    quiet = list(old)
+    quiet[3] &= ~termios.ECHO
+    termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    try:
+        yield
+    finally:
+        termios.tcsetattr(fd, termios.TCSANOW, old)
+
+
+def run_plan(conn: Any, plan: InstallPlan, privilege: str, printer: Any,
+             timeout: float = INSTALL_TIMEOUT) -> StepTracker:
+    """Run the plan in one session, streaming its output under the host's prefix."""
+    name = conn.host.name
+    total = len(plan.steps)
+    tracker = StepTracker(plan)
+
+    def on_line(line: str) -> None:
+        event = tracker.feed(line)
+        if event is None:
+            if not printer.quiet:
+                printer.raw(line)
+            return
+        kind, n = event
+        if kind == "step":
+            step = plan.steps[n - 1]
+            printer.line(f"({n}/{total}) {step.why}: {step.display()}", bold=True)
+        elif kind == "skipped":
+            printer.detail(f"({n}/{total}) already done")
+
+    command = remote_install_command(plan, privilege)
+    prompt = privilege == SUDO_PROMPT
+    stdin: Any = sys.stdin if prompt else subprocess.DEVNULL
+    started = time.monotonic()
+    try:
+        with _no_echo(sys.stdin) if prompt else contextlib.nullcontext():
+            returncode = conn.stream(command, on_line=on_line, stdin=stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DockerInstallFailed(
+            f"the installation on {name} did not finish within {timeout / 60:.0f} minutes "
+            f"(it was in step {tracker.current}/{total})",
+            hint=f"Check the host (a slow mirror, a held package lock), then run again: "
+            f"occ host install-docker {name}",
+            host=name,
+        ) from None
+    if tracker.done and returncode == 0:
+        return tracker
+    again = f"Fix the cause on {name}, then run 'occ host install-docker {name}' again: " \
+            "it finishes what is left."
+    if tracker.failed is not None:
+        n, status = tracker.failed
+        step = plan.steps[n - 1]
+        raise DockerInstallFailed(
+            f"step {n}/{total} ({step.why}) failed with exit status {status}: "
+            f"{step.display()}" + _last(tracker.last_lines(n)), hint=again, host=name)
+    if tracker.current == 0:
+        how = "sudo" if privilege != ROOT else "the shell"
+        raise DockerInstallFailed(
+            f"{how} on {name} did not run the installation (exit status {returncode})"
+            + _last(tracker.last_lines(0)),
+            hint=f"Check that {conn.host.config.user or 'the login user'} may use sudo "
+            f"there (sudo -v), then try again: occ host install-docker {name}"
+            if privilege != ROOT else again, host=name)
+    raise DockerInstallFailed(
+        f"the installation on {name} stopped in step {tracker.current}/{total} after "
+        f"{time.monotonic() - started:.0f} s (exit status {returncode})"
+        + _last(tracker.last_lines(tracker.current)), hint=again, host=name)
+
+
+def _last(lines: list[str]) -> str:
+    return ("; its last output:\n" + "\n".join(f"  {line}" for line in lines)) if lines else ""
+
+
+def engine_info(conn: Any, socket: str) -> dict[str, Any] | None:
+    """The Engine's /info through occ's forwarded socket, or None if it does not answer."""
+    from opencode_cloud.hosts.probe import query_engine
+
+    return query_engine(conn.docker_forward(socket), timeout=10)
+
+
+def wait_for_engine(conn: Any, socket: str, timeout: float | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> dict[str, Any] | None:
+    """Ask until the Engine answers (a daemon just started needs a moment), or give up."""
+    deadline = time.monotonic() + (ENGINE_TIMEOUT if timeout is None else timeout)
+    while True:
+        info = engine_info(conn, socket)
+        if info is not None or time.monotonic() >= deadline:
+            return info
+        sleep(1.0)
+
+
+def clear_docker_missing(name: str, hosts_file: Path | None = None) -> None:
+    """hosts.json no longer marks the host as needing Docker (written only if it did)."""
+    from opencode_cloud.hosts import store
+
+    current = store.load_hosts(hosts_file).hosts.get(name)
+    if current is None or not current.docker_missing:
+        return
+
+    def change(hosts: Any) -> Any:
+        config = hosts.hosts.get(name)
+        if config is None or not config.docker_missing:
+            return hosts
+        return hosts.with_host(name, config.changed(docker_missing=False))
+
+    store.change_hosts(change, hosts_file)
+
+
+def not_confirmed_without_terminal(name: str) -> DockerInstallNotConfirmed:
+    return DockerInstallNotConfirmed(
+        f"Docker is not installed on {name}, and there is no terminal to ask whether occ "
+        "may install it",
+        hint=f"Let occ install it (it prints each command as it runs it): occ host "
+        f"install-docker {name} --yes. Or install Docker Engine yourself: {MANUAL_URL}",
+        host=name, reason="no-terminal",
+    )
+
+
+def offer_docker_install(conn: Any, host: Any, printer: Any, *, assume_yes: bool,
+                         interactive: bool | None = None,
+                         confirm: Callable[[str], bool] | None = None,
+                         hosts_file: Path | None = None,
+                         timeout: float = INSTALL_TIMEOUT) -> InstallReport | None:
+    """Install Docker on ``host`` over ``conn`` after the person agrees (or ``assume_yes``).
+
+    Returns once Docker is usable through occ's forwarded socket (None if it already was).
+    Raises :class:`DockerInstallNotConfirmed` when the person says no or cannot be asked
+    (no terminal and no ``assume_yes``): nothing was installed then. Raises OccError (with
+    a hint) when the host cannot be handled, and :class:`DockerInstallFailed` when the
+    installation or the check after it fails.
+    """
+    name = host.name
+    socket = host.config.effective_docker_socket
+    interactive = sys.stdin.isatty() if interactive is None else interactive
+    confirm = confirm or printer.confirm
+    if engine_info(conn, socket) is not None:
+        return None
+    if not assume_yes and not interactive:
+        raise not_confirmed_without_terminal(name)
+
+    facts = detect(conn)
+    plan = plan_for(facts, name)
+    privilege = choose_privilege(facts, name, interactive=interactive,
+                                 by_hand=manual_commands(plan, SUDO))
+    for line in describe_plan(plan, facts, name, privilege):
+        printer.line(line)
+    if not assume_yes and not confirm(f"Install Docker on {name} now?"):
+        raise DockerInstallNotConfirmed(
+            f"Docker was not installed on {name}: you said no",
+            hint=f"Install it later with 'occ host install-docker {name}', or by hand: "
+            f"{manual_commands(plan, privilege)}",
+            host=name, reason="declined",
+        )
+
+    started = time.monotonic()
+    run_plan(conn, plan, privilege, printer, timeout=timeout)
+    # The login that ran the install is not in the docker group yet: log in anew.
+    conn.disconnect()
+    conn.ensure_master()
+    info = wait_for_engine(conn, socket)
+    if info is None:
+        from opencode_cloud.hosts.probe import probe_host
+
+        problem = probe_host(conn).problem
+        raise DockerInstallFailed(
+            f"Docker was installed on {name}, but occ cannot use it yet"
+            + (f": {problem.message}" if problem else ""),
+            hint=problem.hint if problem else f"Run 'occ host test {name}' to see why.",
+            host=name,
+        )
+    clear_docker_missing(name, hosts_file)
+    report = InstallReport(name, plan.system, len(plan.steps), time.monotonic() - started,
+                           str(info.get("ServerVersion", "")), str(info.get("ApiVersion", "")))
+    printer.success(f"Docker {report.version} (API {report.api_version}) runs on {name}, and "
+                    f"occ reaches it over SSH (set up in {report.seconds:.0f} s).")
+    return report
