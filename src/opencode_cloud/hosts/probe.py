@@ -197,15 +197,20 @@ class DockerProblem(OccError):
 def docker_problem(check: DockerCheck, probe: ProbeResult, host: str, socket: str) -> DockerProblem:
     user = probe.get("whoami") or "this user"
     detail = f" ({check.detail.strip()})" if check.detail.strip() else ""
+    finish = f"occ host install-docker {host}"
     if check.state is DockerState.MISSING:
-        return DockerProblem("Docker is not installed on the host", install_hint(probe.os_id),
-                             state=check.state, host=host)
+        return DockerProblem(
+            "Docker is not installed on the host",
+            f"Let occ install it: {finish} (it shows the commands and asks first; --yes "
+            "for scripts). Or "
+            + install_hint(probe.os_id)[0].lower() + install_hint(probe.os_id)[1:],
+            state=check.state, host=host)
     if check.state is DockerState.NOT_RUNNING:
         return DockerProblem(
             f"Docker is installed but its daemon is not running (no answer on {socket}){detail}",
-            "Start it on the host: sudo systemctl enable --now docker (or sudo service docker "
-            f"start). For rootless Docker or Podman give its socket: occ host edit {host} "
-            "--docker-socket PATH",
+            f"Let occ finish the setup: {finish}. Or start it on the host: sudo systemctl "
+            "enable --now docker (or sudo service docker start). For rootless Docker or "
+            f"Podman give its socket: occ host edit {host} --docker-socket PATH",
             state=check.state, host=host)
     if check.state is DockerState.NO_FORWARDING:
         return DockerProblem(
@@ -219,7 +224,8 @@ def docker_problem(check: DockerCheck, probe: ProbeResult, host: str, socket: st
         return DockerProblem(
             f"{user} may not use the Docker socket {socket}{detail}",
             f"On the host: sudo usermod -aG docker {user}; then run 'occ host disconnect "
-            f"{host}' so the next connection logs in with the new group.",
+            f"{host}' so the next connection logs in with the new group. Or let occ do "
+            f"both: {finish}",
             state=check.state, host=host)
     return DockerProblem(f"Docker on the host answered with an error{detail}",
                          "Check the Docker Engine there: sudo docker info",

@@ -63,6 +63,7 @@ def host_group() -> None:
       occ host add web1 203.0.113.10 -u deploy -i ~/.ssh/id_ed25519
       occ host add inner 10.0.0.5 -J deploy@bastion.example.com
       occ host test web1
+      occ host install-docker web1   (asks first; --yes for scripts)
       occ host default web1      (commands then act on web1; 'local' undoes it)
     """
 
@@ -86,15 +87,21 @@ def host_group() -> None:
 @click.option("--force", is_flag=True, help="Replace a host of the same name.")
 @click.option("--default", "make_default", is_flag=True,
               help="Make it the default host for every command.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True,
+              help="If Docker is missing there, install it without asking.")
 @global_options
 def add(name: str, hostname: str, user: str | None, port: str | None,
         identity_file: str | None, jump_host: str | None, groups: tuple[str, ...],
         description: str | None, docker_socket: str | None, no_verify: bool, force: bool,
-        make_default: bool) -> None:
+        make_default: bool, assume_yes: bool) -> None:
     """Add a remote host, after checking that SSH and Docker work there.
 
     Settings not given come from your ~/.ssh/config as ssh resolves them, so
     'occ host add web1 web1' works for a host already set up there.
+
+    If SSH works but Docker is missing, the host is saved (marked as needing Docker) and
+    occ offers to install Docker: it shows the commands and asks first (--yes: it does
+    not ask; without a terminal and without --yes it installs nothing).
     """
     _check(name, v.check_host_name, "NAME")
     data: dict[str, Any] = {
@@ -116,34 +123,53 @@ def add(name: str, hostname: str, user: str | None, port: str | None,
     if name in existing.hosts and not force:
         raise _exists(name)
 
-    problem = None
+    def save(config: HostConfig) -> None:
+        def change(hosts: HostsFile) -> HostsFile:
+            if name in hosts.hosts and not force:
+                raise _exists(name)
+            hosts = hosts.with_host(name, config)
+            return hosts.with_default(name) if make_default else hosts
+
+        store.change_hosts(change)
+        out.success(f"Added host '{name}' ({_describe(config)})."
+                    + (" It is now the default host." if make_default else ""))
+
     if no_verify:
         if config.identity_file and not os.path.isfile(os.path.expanduser(config.identity_file)):
             out.warn(f"the identity file {config.identity_file} does not exist (yet)")
-    else:
-        from opencode_cloud.hosts.probe import DockerState, probe_host
+        save(config)
+        return
 
-        host_out = make_printer(host=name)
-        with _connection(Host(name, config), host_out) as conn:
-            report = probe_host(conn)  # an SSH failure raises: nothing is saved
+    from opencode_cloud.hosts.probe import DockerState, probe_host
+
+    host_out = make_printer(host=name)
+    with _connection(Host(name, config), host_out) as conn:
+        report = probe_host(conn)  # an SSH failure raises: nothing is saved
         _print_report(host_out, conn, report)
-        problem = report.problem
-        if problem is not None and problem.state is DockerState.MISSING:
+        problem: OccError | None = report.problem
+        missing = report.problem is not None and report.problem.state is DockerState.MISSING
+        if missing:
             config = config.changed(docker_missing=True)
+        save(config)  # saved (and marked) before any install: declining keeps it
+        if missing and (assume_yes or _terminal()):
+            from opencode_cloud.install.installer import (
+                DockerInstallNotConfirmed,
+                offer_docker_install,
+            )
 
-    def change(hosts: HostsFile) -> HostsFile:
-        if name in hosts.hosts and not force:
-            raise _exists(name)
-        hosts = hosts.with_host(name, config)
-        return hosts.with_default(name) if make_default else hosts
-
-    store.change_hosts(change)
-    out.success(f"Added host '{name}' ({_describe(config)})."
-                + (" It is now the default host." if make_default else ""))
+            try:
+                offer_docker_install(conn, Host(name, config), host_out, assume_yes=assume_yes)
+                return
+            except DockerInstallNotConfirmed as exc:  # a no: the host stays, marked
+                problem = exc
     if problem is not None:
         out.warn(f"{problem.message}")
         out.detail(f"Hint: {problem.hint}")
         out.detail(f"Check again later with: occ host test {name}")
+
+
+def _terminal() -> bool:
+    return click.get_text_stream("stdin").isatty()
 
 
 def _exists(name: str) -> OccError:
@@ -308,7 +334,7 @@ def show(name: str, as_json: bool) -> None:
          + ("  [hosts.json]" if c.docker_socket else "  [default]")),
     ]
     if c.docker_missing:
-        pairs.append(("docker", "missing at the last check"))
+        pairs.append(("docker", f"missing at the last check (occ host install-docker {name})"))
     out.key_values(pairs)
     out.detail(f"(from {paths.hosts_file()}; ssh config "
                f"{conn.settings.user_config or 'none'}; known hosts "
@@ -378,12 +404,15 @@ def edit(name: str, hostname: str | None, user: str | None, port: str | None,
 @host_group.command("test")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True,
+              help="If Docker is missing there, install it without asking.")
 @global_options
-def test(name: str, as_json: bool) -> None:
+def test(name: str, as_json: bool, assume_yes: bool) -> None:
     """Check SSH (and its round trip), the OS and Docker on a host.
 
     The exit status is 0 only if Docker there is usable; with -q nothing but errors
-    is printed.
+    is printed. If Docker is missing, occ offers to install it in a terminal (or with
+    --yes); with --json it only reports.
     """
     from opencode_cloud.hosts.probe import DockerState, probe_host
 
@@ -391,15 +420,53 @@ def test(name: str, as_json: bool) -> None:
     out = make_printer(host=name)
     with _connection(host, out) as conn:
         report = probe_host(conn)
-    if as_json:
-        make_printer().json(report.to_json())
-    else:
-        _print_report(out, conn, report)
-    missing = report.problem is not None and report.problem.state is DockerState.MISSING
-    if missing != host.config.docker_missing:
-        _set_docker_missing(name, host.config, missing)
+        if as_json:
+            make_printer().json(report.to_json())
+        else:
+            _print_report(out, conn, report)
+        missing = report.problem is not None and report.problem.state is DockerState.MISSING
+        if missing != host.config.docker_missing:
+            _set_docker_missing(name, host.config, missing)
+        if missing and not as_json and (assume_yes or _terminal()):
+            from opencode_cloud.install.installer import offer_docker_install
+
+            offer_docker_install(conn, host, out, assume_yes=assume_yes)  # a no raises
+            _print_report(out, conn, probe_host(conn))
+            return
     if report.problem is not None:
         raise report.problem
+
+
+# -- install-docker ----------------------------------------------------------------------
+@host_group.command("install-docker")
+@click.argument("name")
+@click.option("-y", "--yes", "assume_yes", is_flag=True,
+              help="Do not ask (for scripts). sudo may still ask for its password.")
+@global_options
+def install_docker(name: str, assume_yes: bool) -> None:
+    """Install Docker on a host, or finish a half-done install.
+
+    occ shows the distribution it found and the exact commands, and asks first. It uses
+    the distribution's own signed packages (or Docker's signed repository), starts the
+    daemon now and at boot, adds your SSH user to the docker group, and checks that the
+    Engine answers over SSH. Running it again is safe: it finishes what is left.
+    """
+    from opencode_cloud.hosts.probe import DockerState, probe_host
+    from opencode_cloud.install.installer import offer_docker_install
+
+    host = store.resolve_host(name)
+    out = make_printer(host=name)
+    with _connection(host, out) as conn:
+        report = probe_host(conn)
+        docker = report.docker
+        if docker is not None and docker.state is DockerState.OK:
+            if host.config.docker_missing:
+                _set_docker_missing(name, host.config, False)
+            out.success(f"Docker {docker.version} already works on {name}; nothing to do.")
+            return
+        if report.problem is not None and report.problem.state is DockerState.NO_FORWARDING:
+            raise report.problem  # installing cannot fix the host's sshd settings
+        offer_docker_install(conn, host, out, assume_yes=assume_yes)
 
 
 def _set_docker_missing(name: str, seen: HostConfig, missing: bool) -> None:
