@@ -9,6 +9,11 @@ not up the tests FAIL (never skip) and say how to bring it up.
         lab.keys.plain                         # ~ an authorized ed25519 key, no passphrase
         lab_docker("h1").containers.list()     # h1's own engine, through its socket
         lab.control("cut", "h2")               # sudo -n /usr/local/lib/occ-lab/lab cut h2
+
+    def test_install(lab):
+        h4 = lab.bare_hosts["h4"]              # a bare Debian: SSH and sudo, no Docker
+        lab.control("reset", "h4")             # back to the pristine rootfs
+        lab.bare_docker_state("h4")            # {"installed", "running", "docker_group", ...}
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ HOW_TO_START = (
     "lab up yourself with `sudo scripts/lab up --user $USER`."
 )
 CONTROL_VERBS = ("sshd-stop", "sshd-start", "dockerd-stop", "dockerd-start", "cut", "restore")
+BARE_VERBS = ("reset", "service-docker-stop", "docker-state")
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,24 @@ class LabHost:
     known_hosts_line: str  # "ADDRESS ssh-ed25519 AAAA…", for a UserKnownHostsFile
     jump_only: bool
     reach_via: str | None
+
+
+@dataclass(frozen=True)
+class LabBareHost:
+    """A host with its own root filesystem and accounts and no Docker (scripts/lab h4)."""
+
+    name: str
+    address: str
+    port: int
+    gateway: str
+    netns: str
+    registry: str  # the lab registry as its Engine (once installed) reaches it
+    rootfs: str
+    known_hosts_line: str
+    os: str  # "Debian GNU/Linux 12 (bookworm)"
+    sudo_user: str  # passwordless sudo (the lab's user, whose keys are authorized)
+    sudo_password_user: str  # sudo asks this account's password
+    sudo_password: str
 
 
 @dataclass(frozen=True)
@@ -84,13 +108,17 @@ class Lab:
     base_image: str
     control_command: str  # "sudo -n /usr/local/lib/occ-lab/lab"
     raw: dict[str, Any]
+    bare_hosts: dict[str, LabBareHost]
 
     def control(self, verb: str, name: str, timeout: float = 120) -> str:
         """Runs a control verb on a lab host (through sudo); raises when it fails."""
-        if verb not in CONTROL_VERBS:
-            raise ValueError(f"unknown lab control verb {verb!r} (one of {CONTROL_VERBS})")
-        if name not in self.hosts:
-            raise ValueError(f"unknown lab host {name!r} (one of {sorted(self.hosts)})")
+        bare = name in self.bare_hosts
+        verbs = BARE_VERBS if bare else CONTROL_VERBS
+        if verb not in verbs:
+            raise ValueError(f"unknown lab control verb {verb!r} for {name} (one of {verbs})")
+        if name not in self.hosts and not bare:
+            raise ValueError(f"unknown lab host {name!r} (one of "
+                             f"{sorted([*self.hosts, *self.bare_hosts])})")
         argv = [*shlex.split(self.control_command), verb, name]
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if result.returncode != 0:
@@ -99,6 +127,11 @@ class Lab:
                 f"{result.stdout}{result.stderr}"
             )
         return result.stdout
+
+    def bare_docker_state(self, name: str) -> dict[str, Any]:
+        """What a bare host has of Docker, seen from outside it: ``installed`` (dockerd is
+        there), ``running`` (its Engine answers), ``docker_group`` (the group's members)."""
+        return json.loads(self.control("docker-state", name))
 
     def ssh_base_args(self, known_hosts: str | Path, key: str | None = None) -> list[str]:
         """Options for a plain `ssh` that touches nothing of the user's own ~/.ssh."""
@@ -129,6 +162,11 @@ def load_lab(path: Path = LAB_JSON) -> Lab:
         base_image=data["base_image"],
         control_command=data["control"],
         raw=data,
+        bare_hosts={
+            name: LabBareHost(**{k: v for k, v in h.items()
+                                 if k in LabBareHost.__dataclass_fields__})
+            for name, h in data.get("bare_hosts", {}).items()
+        },
     )
 
 
