@@ -102,18 +102,19 @@ class OccRun:
             time.sleep(0.1)
 
 
-@pytest.fixture
-def occ(tmp_path: Path, lab: Lab) -> Iterator[OccRun]:
+@contextlib.contextmanager
+def isolated_occ(tmp: Path) -> Iterator[OccRun]:
+    """An OccRun in ``tmp``; afterwards every master is closed and no ssh process is left."""
     control = Path(tempfile.mkdtemp(prefix="occl", dir="/tmp"))  # short: unix socket paths
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OCC_", "XDG_", "SSH_AUTH_SOCK", "SSH_AGENT"))}
     env.update(
-        XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_DATA_HOME=str(tmp_path / "data"),
-        OCC_SSH_CONFIG="none", OCC_SSH_KNOWN_HOSTS=str(tmp_path / "known_hosts"),
+        XDG_CONFIG_HOME=str(tmp / "config"), XDG_DATA_HOME=str(tmp / "data"),
+        OCC_SSH_CONFIG="none", OCC_SSH_KNOWN_HOSTS=str(tmp / "known_hosts"),
         OCC_SSH_CONTROL_DIR=str(control), OCC_SSH_CONTROL_PERSIST="5m",
     )
-    run = OccRun(env, tmp_path, control, tmp_path / "known_hosts",
-                 tmp_path / "config" / "opencode-cloud" / "hosts.json")
+    run = OccRun(env, tmp, control, tmp / "known_hosts",
+                 tmp / "config" / "opencode-cloud" / "hosts.json")
     yield run
     if run.hosts_file.exists():
         subprocess.run([sys.executable, "-m", "opencode_cloud", "host", "disconnect", "--all"],
@@ -124,3 +125,9 @@ def occ(tmp_path: Path, lab: Lab) -> Iterator[OccRun]:
             os.kill(pid, signal.SIGTERM)
     shutil.rmtree(control, ignore_errors=True)
     assert not leftovers, f"ssh processes survived 'host disconnect --all': {leftovers}"
+
+
+@pytest.fixture
+def occ(tmp_path: Path, lab: Lab) -> Iterator[OccRun]:
+    with isolated_occ(tmp_path) as run:
+        yield run
