@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from lab_occ import occ  # noqa: F401  (the isolated occ runner, a fixture for every lab test)
 
 if TYPE_CHECKING:
     import docker

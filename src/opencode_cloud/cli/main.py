@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 
@@ -24,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": (f"{_C}.logs:logs_command", "Show the service's logs (-f to follow)."),
     "update": (f"{_C}.update:update_command", "Update opencode; rolls back if unhealthy."),
     "credentials": (f"{_C}.credentials:credentials_command", "Print the web UI's login."),
+    "open": (f"{_C}.open:open_command", "Open the web UI here (SSH-forwarded for a host)."),
     "cockpit": (f"{_C}.cockpit:cockpit_command", "Open the Cockpit web console."),
     "reset": (f"{_C}.reset:reset_command", "Remove the container (volumes need --force)."),
     "host": (f"{_C}.host:host_group", "Manage remote hosts (hosts.json) and SSH connections."),
@@ -47,7 +49,13 @@ def cli() -> None:
     """
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # Unwind like Ctrl-C does, so SSH forwards and other resources are released.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     state = AppState()
     try:
         result = cli.main(args=argv, prog_name="occ", standalone_mode=False, obj=state)
@@ -61,13 +69,6 @@ def main(argv: list[str] | None = None) -> None:
         _render_error(state, exc)
         sys.exit(exc.exit_code)
     except Exception as exc:
-        if type(exc).__module__.startswith("docker"):  # an Engine refusal, not our bug
-            explanation = getattr(exc, "explanation", None) or exc
-            _render_error(
-                state,
-                OccError(f"Docker refused: {explanation}", hint="Run again with -vv for details."),
-            )
-            sys.exit(1)
         # A bug or an unforeseen failure: still no traceback by default.
         _render_error(
             state,
@@ -85,5 +86,5 @@ def _render_error(state: AppState, exc: OccError) -> None:
 
     if state.verbose >= 2:
         traceback.print_exc()
-    host = getattr(exc, "host", None)
+    host = getattr(exc, "host", None) or state.target_host
     Printer(color=state.color, host=host).error(exc)

@@ -19,6 +19,10 @@ class AppState:
     no_color: bool = False
     host: str | None = None
     local: bool = False
+    # Set once a container command knows its target: errors are prefixed with the host and
+    # explained by asking its Engine (see cli/service_target.py).
+    target_host: str | None = None
+    endpoint: Any = None
 
     @property
     def color(self) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,13 +20,20 @@ class DockerEndpoint:
 
     ``base_url`` is what the Docker SDK takes (``unix:///var/run/docker.sock``, ``tcp://…``).
     ``host`` is the hosts.json name for a remote target, None for this machine; it only
-    labels messages. ``api_version`` skips version negotiation when already known.
+    labels messages. ``api_version`` skips version negotiation when already known;
+    ``on_version`` learns the negotiated one. ``diagnose`` finds out why an Engine did not
+    answer (a remote one is asked over SSH).
     """
 
     base_url: str | None = None
     host: str | None = None
     api_version: str | None = None
     local: bool = True
+    diagnose: Callable[[BaseException], OccError] | None = None
+    on_version: Callable[[str | None], None] | None = None
+    # Remote targets only: forward 127.0.0.1:local_port here to (address, port) on the host.
+    forward_port: Callable[[int, str, int], None] | None = None
+    connection_alive: Callable[[], bool] | None = None
     _client: Any = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -49,6 +57,8 @@ class DockerEndpoint:
                 )
             except DockerException as exc:
                 raise self.explain(exc) from None
+            if self.api_version is None and self.on_version is not None:
+                self.on_version(self._client.api.api_version)
         return self._client
 
     def close(self) -> None:
@@ -58,6 +68,11 @@ class DockerEndpoint:
 
     def explain(self, exc: BaseException) -> OccError:
         """A person-readable error for a failure to reach the Engine."""
+        if self.diagnose is not None:
+            try:
+                return self.diagnose(exc)
+            except OccError as problem:  # e.g. SSH itself is down now
+                return problem
         text = str(exc)
         if isinstance(exc, PermissionError) or "Permission denied" in text:
             return DockerUnavailable(

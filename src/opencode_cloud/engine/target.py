@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
 from opencode_cloud.engine.endpoint import DockerEndpoint
-from opencode_cloud.errors import OccError
 
 
-def resolve_endpoint(host: str | None, force_local: bool) -> DockerEndpoint:
-    """``--local`` or ``--host local`` or no host: this machine's Engine."""
-    if force_local or host in (None, "local"):
-        return DockerEndpoint.from_environment()
-    raise OccError(
-        f"running container commands on remote host '{host}' is not available in this version",
-        hint="Run the command on that server itself, or without --host for this machine.",
-    )
+def resolve_host(host_option: str | None, force_local: bool):
+    """``--local``/``--host local`` → None (this machine); ``--host NAME`` → that host;
+    else hosts.json's default host, else None. A hosts.json that cannot be read is an
+    error, never a silent fallback to this machine."""
+    from opencode_cloud.hosts.store import resolve_target
+
+    return resolve_target(host_option, force_local)
+
+
+def engine_for(host, printer: Any) -> contextlib.AbstractContextManager[DockerEndpoint]:
+    """A context manager yielding the endpoint of ``host`` (None = this machine)."""
+    if host is None:
+        return contextlib.nullcontext(DockerEndpoint.from_environment())
+    from opencode_cloud.engine.remote import RemoteEngine
+
+    return RemoteEngine(host, printer)
+
+
+PrinterFactory = Callable[[str | None], Any]

@@ -44,6 +44,27 @@ def probe(container, max_seconds: int = STATUS_PROBE_SECONDS) -> Health:
     return Health(bool(answer.get("healthy")), answer.get("version"), text)
 
 
+def docker_health(attrs: dict) -> Health | None:
+    """The verdict of the image's HEALTHCHECK, which runs the same probe every 10 s.
+
+    Reading it costs nothing beyond the container inspect that status makes anyway (one
+    round trip less over SSH than an exec). None while Docker has no verdict yet.
+    """
+    state = (attrs.get("State") or {}).get("Health") or {}
+    log = state.get("Log") or []
+    if state.get("Status") not in ("healthy", "unhealthy") or not log:
+        return None
+    last = log[-1]
+    output = (last.get("Output") or "").strip()
+    if state["Status"] == "unhealthy" or last.get("ExitCode") != 0:
+        return Health(False, detail=output or "unhealthy")
+    try:
+        answer = json.loads(output)
+    except ValueError:
+        return None
+    return Health(bool(answer.get("healthy")), answer.get("version"), output)
+
+
 class NotHealthy(OccError):
     """The service did not become healthy in time."""
 

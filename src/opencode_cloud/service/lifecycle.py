@@ -92,19 +92,17 @@ def create_and_start(ctx: ServiceContext, image, creds: Credentials, rolled_back
 
 def port_in_use_error(ctx: ServiceContext, text: str) -> OccError:
     config = ctx.config
-    port = (
-        config.cockpit_port
-        if str(config.cockpit_port) in text and str(config.opencode_web_port) not in text
-        else config.opencode_web_port
-    )
-    key = "cockpit_port" if port == config.cockpit_port else "opencode_web_port"
+    cockpit = str(config.cockpit_port) in text and str(config.opencode_web_port) not in text
+    key, port = ("cockpit_port", config.cockpit_port) if cockpit else \
+        ("opencode_web_port", config.opencode_web_port)
+    message = f"port {port} on {config.bind_address} is already in use {ctx.endpoint.where}"
+    # Only this machine's ports can be tried from here; for a host, let the person choose.
     free = free_port_near(config.bind_address, port + 1) if ctx.endpoint.local else None
-    suggestion = f"{free}" if free else "another port"
-    return OccError(
-        f"port {port} on {config.bind_address} is already in use {ctx.endpoint.where}",
-        hint=f"Port {suggestion} is free: occ config set {key} {suggestion}, then occ start "
-        f"(or: occ start --port {suggestion}).",
-    )
+    if free is None:
+        return OccError(message, hint=f"Choose another port: occ config set {key} PORT, "
+                        "then occ start.")
+    return OccError(message, hint=f"Port {free} is free: occ config set {key} {free}, then "
+                    f"occ start (or: occ start --port {free}).")
 
 
 def free_port_near(address: str, first: int, tries: int = 50) -> int | None:

@@ -8,7 +8,7 @@ from typing import Any
 from opencode_cloud.config import paths
 from opencode_cloud.service import spec
 from opencode_cloud.service.context import ServiceContext
-from opencode_cloud.service.health import probe
+from opencode_cloud.service.health import docker_health, probe
 
 
 def collect_status(ctx: ServiceContext) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def collect_status(ctx: ServiceContext) -> dict[str, Any]:
         report["cockpit_url"] = spec.url_for(*cockpit)
     if state.get("Running"):
         report["uptime_seconds"] = _seconds_since(state.get("StartedAt"))
-        health = probe(container)
+        health = docker_health(attrs) or probe(container)
         report["health"] = "healthy" if health.healthy else "unhealthy"
         report["opencode_version"] = health.version
     return report

@@ -97,6 +97,16 @@ def forward_argv(t: SshTarget, local_socket: str, remote_socket: str) -> list[st
             "--", t.hostname]
 
 
+def tcp_forward_spec(local_port: int, remote_address: str, remote_port: int) -> tuple[str, str]:
+    """The two halves of ``-L`` for a TCP forward from this machine's loopback.
+
+    Only loopback here: the forward carries a web UI, not something for the whole network.
+    IPv6 addresses go in brackets, as ssh expects.
+    """
+    remote = f"[{remote_address}]" if ":" in remote_address else remote_address
+    return f"127.0.0.1:{int(local_port)}", f"{remote}:{int(remote_port)}"
+
+
 def cancel_forward_argv(t: SshTarget, local_socket: str, remote_socket: str) -> list[str]:
     return [*_base(t), "-O", "cancel", "-L", f"{local_socket}:{remote_socket}",
             "--", t.hostname]

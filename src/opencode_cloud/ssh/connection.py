@@ -251,8 +251,9 @@ class HostConnection:
         running = self.master_pid() is not None
         if running:
             self._control(build.exit_argv(self.target))
-        for leftover in (self.files.control_path,
-                         self.settings.control_dir / f"{self.files.key}.docker.sock"):
+        leftovers = [self.files.control_path,
+                     *self.settings.control_dir.glob(f"{self.files.key}.*.docker.sock")]
+        for leftover in leftovers:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
         return running
@@ -355,23 +356,39 @@ class HostConnection:
         return local_path
 
     def docker_forward(self, remote_path: str) -> str:
-        """A local socket forwarded to ``remote_path`` that lives as long as the master,
-        so later commands find it ready; returns its path (private folder, 0600)."""
-        local = str(self.settings.control_dir / f"{self.files.key}.docker.sock")
-        self.ensure_master()
-        if socket_accepts(Path(local)):
+        """A local socket forwarded to the host's Docker socket ``remote_path``, for this
+        process only (private folder, 0600); returns its path. close() removes it, so no
+        socket outlives the command that needed it."""
+        local = str(self.settings.control_dir / f"{self.files.key}.{os.getpid()}.docker.sock")
+        if (local, remote_path) in self._forwards:
             return local
-        self.forward_unix_socket(local, remote_path)
-        self._forwards.remove((local, remote_path))  # kept: not cancelled by close()
-        return local
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(local)  # left by an earlier process with the same pid that was killed
+        return self.forward_unix_socket(local, remote_path)
+
+    def forward_tcp(self, local_port: int, remote_address: str, remote_port: int) -> None:
+        """Forward 127.0.0.1:``local_port`` here to ``remote_address:remote_port`` as seen
+        from the host (the web UI). Cancelled by close()."""
+        self.ensure_master()
+        local, remote = build.tcp_forward_spec(local_port, remote_address, remote_port)
+        proc = self._control(build.forward_argv(self.target, local, remote))
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode(errors="replace")
+            raise SshError(f"could not forward local port {local_port} to {remote} on the "
+                           f"host: {stderr.strip() or 'ssh -O forward failed'}",
+                           "Pick another local port with --local-port, or check that the "
+                           "host's sshd allows TCP forwarding (AllowTcpForwarding).",
+                           problem=classify(stderr), host=self.host.name, stderr=stderr)
+        self._forwards.append((local, remote))
 
     def cancel_forward(self, local_path: str, remote_path: str) -> None:
         with contextlib.suppress(ValueError):
             self._forwards.remove((local_path, remote_path))
         if self.files.control_path.exists():
             self._control(build.cancel_forward_argv(self.target, local_path, remote_path))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(local_path)
+        if local_path.startswith("/"):  # a unix socket (TCP forwards have no file)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(local_path)
 
     def close(self) -> None:
         """Cancel the forwards this object opened; the master stays for later commands."""

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
-from opencode_cloud.errors import NotRunningError, OccError
+from opencode_cloud.errors import OccError
 
 
-@click.command("cockpit")
+@click.command("cockpit", cls=ServiceCommand)
 @click.option("--print-url", is_flag=True, help="Only print the URL, do not open a browser.")
 @global_options
 def cockpit_command(print_url: bool) -> None:
@@ -20,7 +20,7 @@ def cockpit_command(print_url: bool) -> None:
       occ cockpit
       occ cockpit --print-url
     """
-    from opencode_cloud.service.status import collect_status
+    from opencode_cloud.cli.commands.open import bring_home
 
     service = open_service()
     if not service.config.cockpit_enabled:
@@ -28,19 +28,4 @@ def cockpit_command(print_url: bool) -> None:
             "Cockpit is disabled",
             hint="Enable it with 'occ config set cockpit_enabled true', then 'occ restart'.",
         )
-    report = collect_status(service)
-    if report["state"] != "running":
-        raise NotRunningError("opencode is not running", hint="Start it with: occ start")
-    if not report["cockpit_url"]:
-        raise OccError(
-            "Cockpit is enabled in the settings but the running container predates that",
-            hint="Apply it with: occ restart",
-        )
-    url = report["cockpit_url"]
-    if print_url:
-        click.echo(url)
-        return
-    service.printer.line(
-        f"Opening {url} (login: 'opencoder' with the password from 'occ credentials')"
-    )
-    click.launch(url)
+    bring_home(service, cockpit=True, print_url=print_url)

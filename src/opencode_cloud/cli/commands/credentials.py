@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import NotRunningError
 
 
-@click.command("credentials")
+@click.command("credentials", cls=ServiceCommand)
 @click.option("--json", "as_json", is_flag=True, help='Print {"username": …, "password": …}.')
 @global_options
 def credentials_command(as_json: bool) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
 
 
@@ -20,7 +20,7 @@ def _lines(value: str) -> int | None:
     return count
 
 
-@click.command("logs")
+@click.command("logs", cls=ServiceCommand)
 @click.option(
     "-n",
     "--lines",
@@ -49,4 +49,11 @@ def logs_command(lines: str, follow: bool, timestamps: bool, grep: str | None) -
         for line in log_lines(service, count, follow, timestamps, grep):
             service.printer.raw(line)
     except KeyboardInterrupt:  # Ctrl-C ends following; that is not an error
-        pass
+        return
+    if follow:
+        # The stream also ends when the connection to the Engine is lost (for a remote
+        # target: SSH died). Asking the Engine again tells the two apart; a lost Engine
+        # raises, and becomes an explained error with a non-zero exit.
+        container = service.container()
+        state = container.status if container is not None else "removed"
+        service.printer.line(f"The container is {state}; no more logs to follow.")

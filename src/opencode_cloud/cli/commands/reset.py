@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import OccError
 
 
-@click.command("reset")
+@click.command("reset", cls=ServiceCommand)
 @click.option(
     "--volumes",
     is_flag=True,

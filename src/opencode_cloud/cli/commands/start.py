@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service, readiness_timeout_option
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, readiness_timeout_option
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.lifecycle import StartOutcome
@@ -17,7 +17,7 @@ HEADLINES = {
 }
 
 
-@click.command("start")
+@click.command("start", cls=ServiceCommand)
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
@@ -42,7 +42,9 @@ def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
     outcome = start(service, timeout)
     report_started(service, outcome)
     if open_browser:
-        click.launch(url_of(service))
+        from opencode_cloud.cli.commands.open import bring_home
+
+        bring_home(service)
 
 
 def save_port(port: int) -> None:
@@ -62,8 +64,12 @@ def report_started(service: ServiceContext, outcome: StartOutcome) -> None:
     config = service.config
     version = f" (opencode {outcome.health.version})" if outcome.health.version else ""
     out.success(HEADLINES[outcome.action].rstrip(".") + version + ".")
+    url = url_of(service)
+    host = service.endpoint.host
+    if host:
+        url += f" (on {host}; from here: occ open --host {host})"
     pairs = [
-        ("URL", url_of(service)),
+        ("URL", url),
         ("Username", f"{outcome.credentials.username}   (password: occ credentials)"),
     ]
     if config.exposed_to_network:
@@ -71,7 +77,7 @@ def report_started(service: ServiceContext, outcome: StartOutcome) -> None:
             (
                 "Access",
                 f"network-exposed: listening on {config.bind_address}; anyone "
-                "who reaches this machine gets the login page",
+                f"who reaches {host or 'this machine'} gets the login page",
             )
         )
     else:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
 
 
-@click.command("status")
+@click.command("status", cls=ServiceCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @global_options
 def status_command(as_json: bool) -> None:
@@ -34,6 +34,9 @@ def status_command(as_json: bool) -> None:
         if state == "running":
             state += f", {report['health']}"
         pairs = [("State", state), ("URL", report["url"])]
+        if service.endpoint.host:
+            pairs[-1] = ("URL", f"{report['url']} (on {service.endpoint.host})")
+            pairs.append(("From here", f"occ open --host {service.endpoint.host}"))
         if report["container"]:
             pairs += [
                 ("opencode", report["opencode_version"] or "-"),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
 
 
-@click.command("stop")
+@click.command("stop", cls=ServiceCommand)
 @click.option(
     "--timeout",
     type=click.IntRange(0),

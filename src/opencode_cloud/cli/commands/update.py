@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from opencode_cloud.cli.service_target import (
+    ServiceCommand,
     confirm_or_fail,
     open_service,
     readiness_timeout_option,
@@ -12,7 +13,7 @@ from opencode_cloud.cli.service_target import (
 from opencode_cloud.cli.state import global_options
 
 
-@click.command("update")
+@click.command("update", cls=ServiceCommand)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before the short downtime.")
 @click.option("--rollback", is_flag=True, help="Go back to the image used before the last update.")
 @readiness_timeout_option("Seconds the new container gets to become healthy.")

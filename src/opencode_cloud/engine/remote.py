@@ -1,0 +1,64 @@
+"""A remote target's Docker Engine, reached only through SSH.
+
+The host's master connection forwards the remote Docker socket to a unix socket in occ's
+private 0700 folder; the Docker SDK talks to that. Never a TCP port: any local user could
+reach one, and the Docker API gives root on the remote. The forward goes away when the
+command ends (also on Ctrl-C and errors); the master stays for the next command.
+"""
+
+from __future__ import annotations
+
+from opencode_cloud.engine import versions
+from opencode_cloud.engine.endpoint import DockerEndpoint
+from opencode_cloud.errors import OccError
+
+
+class RemoteEngine:
+    """Context manager: ``with RemoteEngine(host, printer) as endpoint: …``."""
+
+    def __init__(self, host, printer) -> None:
+        from opencode_cloud.ssh.connection import HostConnection
+
+        self.host = host
+        self.connection = HostConnection(host, printer)
+        self.endpoint: DockerEndpoint | None = None
+
+    @property
+    def version_key(self) -> str:
+        # The connection settings' key: a host re-pointed elsewhere learns its version anew.
+        return self.connection.files.key
+
+    def __enter__(self) -> DockerEndpoint:
+        socket = self.connection.docker_forward(self.host.config.effective_docker_socket)
+        self.endpoint = DockerEndpoint(
+            base_url=f"unix://{socket}",
+            host=self.host.name,
+            local=False,
+            api_version=versions.known_version(self.version_key),
+            diagnose=self.diagnose,
+            on_version=self.remember,
+            forward_port=self.connection.forward_tcp,
+            connection_alive=self.connection.master_alive,
+        )
+        return self.endpoint
+
+    def __exit__(self, *exc: object) -> None:
+        if self.endpoint is not None:
+            self.endpoint.close()
+        self.connection.close()
+
+    def remember(self, version: str | None) -> None:
+        versions.remember_version(self.version_key, version)
+
+    def diagnose(self, _exc: BaseException) -> OccError:
+        """Why the forwarded Engine did not answer: ask the host itself (issue-4 probe)."""
+        from opencode_cloud.hosts.probe import probe_host
+
+        self.remember(None)  # the Engine may have changed: negotiate next time
+        report = probe_host(self.connection)
+        if report.problem is not None:
+            return report.problem
+        return OccError(
+            f"the Docker Engine on {self.host.name} stopped answering",
+            hint=f"Check it with: occ host test {self.host.name}",
+        )

@@ -1,0 +1,133 @@
+"""Running occ against the lab: an isolated environment per test and the check that no
+ssh process of occ outlives a command but the master connections.
+
+Every test gets its own config, hosts.json, known_hosts, control folder and no ssh-agent,
+and runs occ as a subprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import Lab
+
+
+def ssh_processes(control_dir: Path) -> list[tuple[int, list[str]]]:
+    """Every ssh process whose command line names this test's control folder."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == "ssh" and any(
+                str(control_dir) in a for a in argv):
+            found.append((int(entry.name), argv))
+    return found
+
+
+@dataclass
+class OccRun:
+    env: dict[str, str]
+    tmp: Path
+    control_dir: Path
+    known_hosts: Path
+    hosts_file: Path
+    calls: list[list[str]] = field(default_factory=list)
+
+    def __call__(self, *args: str, timeout: float = 120,
+                 check_processes: bool = True) -> subprocess.CompletedProcess[str]:
+        self.calls.append(list(args))
+        r = subprocess.run([sys.executable, "-m", "opencode_cloud", *args], env=self.env,
+                           capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, start_new_session=True)
+        if check_processes:
+            self.assert_only_masters()
+        return r
+
+    def popen(self, *args: str, **kwargs) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "opencode_cloud", *args], env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                stdin=subprocess.DEVNULL, **kwargs)
+
+    def hosts(self) -> dict:
+        return json.loads(self.hosts_file.read_text()) if self.hosts_file.exists() else {}
+
+    def knows_key_of(self, address: str) -> bool:
+        """Is there a key for ``address`` in occ's known_hosts? (Debian hashes the names.)"""
+        r = subprocess.run(["ssh-keygen", "-F", address, "-f", str(self.known_hosts)],
+                           capture_output=True, timeout=30)
+        return r.returncode == 0 and bool(r.stdout.strip())
+
+    def masters(self) -> dict[int, list[str]]:
+        return {pid: argv for pid, argv in ssh_processes(self.control_dir)
+                if "ControlMaster=yes" in argv}
+
+    def assert_only_masters(self) -> None:
+        """Only masters (and, for jump hosts, their `ssh -W` hop) may outlive a command."""
+        deadline = time.monotonic() + 5
+        while True:
+            procs = ssh_processes(self.control_dir)
+            others = [(pid, argv) for pid, argv in procs
+                      if "ControlMaster=yes" not in argv and "-W" not in argv]
+            hops = [pid for pid, argv in procs if "-W" in argv]
+            if not others and (not hops or self.masters()):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ssh processes left behind: {others or hops}")
+            time.sleep(0.1)
+
+    def assert_no_ssh(self) -> None:
+        deadline = time.monotonic() + 5
+        while ssh_processes(self.control_dir):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"ssh left: {ssh_processes(self.control_dir)}")
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def isolated_occ(tmp: Path) -> Iterator[OccRun]:
+    """An OccRun in ``tmp``; afterwards every master is closed and no ssh process is left."""
+    control = Path(tempfile.mkdtemp(prefix="occl", dir="/tmp"))  # short: unix socket paths
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OCC_", "XDG_", "SSH_AUTH_SOCK", "SSH_AGENT"))}
+    env.update(
+        XDG_CONFIG_HOME=str(tmp / "config"), XDG_DATA_HOME=str(tmp / "data"),
+        OCC_SSH_CONFIG="none", OCC_SSH_KNOWN_HOSTS=str(tmp / "known_hosts"),
+        OCC_SSH_CONTROL_DIR=str(control), OCC_SSH_CONTROL_PERSIST="5m",
+    )
+    run = OccRun(env, tmp, control, tmp / "known_hosts",
+                 tmp / "config" / "opencode-cloud" / "hosts.json")
+    yield run
+    if run.hosts_file.exists():
+        subprocess.run([sys.executable, "-m", "opencode_cloud", "host", "disconnect", "--all"],
+                       env=env, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    leftovers = ssh_processes(control)
+    for pid, _argv in leftovers:  # started by this test: end them by pid
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    shutil.rmtree(control, ignore_errors=True)
+    assert not leftovers, f"ssh processes survived 'host disconnect --all': {leftovers}"
+
+
+@pytest.fixture
+def occ(tmp_path: Path, lab: Lab) -> Iterator[OccRun]:
+    with isolated_occ(tmp_path) as run:
+        yield run
