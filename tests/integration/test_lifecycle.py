@@ -9,16 +9,6 @@ import time
 from tests.browser import TERMINAL_ROUND_TRIP, assert_opencode_ui, authenticated_page
 from tests.integration.conftest import free_port, http_status
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 
 def test_start_reports_url_and_user_and_status_is_healthy(service):
     result = service("start", check=True)

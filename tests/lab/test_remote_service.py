@@ -172,6 +172,21 @@ def test_workspace_survives_update(remote: OccRun, lab_docker) -> None:
     assert code == 0 and out.decode().strip() == "remote work"
 
 
+def test_a_host_setting_overrides_config_json_there_only(remote: OccRun, lab_docker) -> None:
+    ok(remote("host", "edit", "h1", "--set", "memory_limit=3g"))
+    try:
+        restarted = ok(remote("start", "--host", "h1"))
+        assert "memory_limit 4g -> 3g" in restarted.stdout
+        attrs = lab_docker("h1").containers.get(remote.container).attrs
+        assert attrs["HostConfig"]["Memory"] == 3 * 1024**3
+        assert json.loads(ok(remote("config", "show", "--json")).stdout)["memory_limit"] == "4g"
+    finally:
+        ok(remote("host", "edit", "h1", "--unset", "memory_limit"))
+    ok(remote("start", "--host", "h1"))
+    attrs = lab_docker("h1").containers.get(remote.container).attrs
+    assert attrs["HostConfig"]["Memory"] == 4 * 1024**3
+
+
 def test_logs_follow_fails_clearly_when_sshd_dies(remote: OccRun, lab: Lab) -> None:
     ok(remote("start", "--host", "h1"))
     follower = remote.popen("logs", "-f", "-n", "1", "--host", "h1")

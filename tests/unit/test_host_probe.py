@@ -13,8 +13,7 @@ from opencode_cloud.hosts.probe import (
     diagnose_docker,
     docker_cli_command,
     docker_problem,
-    parse_engine_info,
-    parse_http_response,
+    engine_info,
     parse_probe,
     probe_command,
 )
@@ -101,14 +100,13 @@ def test_problem_hints() -> None:
     assert "occ host disconnect web1" in denied.hint
 
 
-def test_http_parsing() -> None:
-    raw = (b"HTTP/1.0 200 OK\r\nApi-Version: 1.41\r\nContent-Type: application/json\r\n\r\n"
-           b'{"ServerVersion":"20.10.24","OperatingSystem":"Debian GNU/Linux 12 (bookworm)"}')
-    status, headers, _ = parse_http_response(raw)
-    assert (status, headers["api-version"]) == (200, "1.41")
-    assert parse_engine_info(raw) == {"ServerVersion": "20.10.24", "ApiVersion": "1.41",
-                                      "OperatingSystem": "Debian GNU/Linux 12 (bookworm)"}
-    assert parse_engine_info(b"") is None
-    assert parse_engine_info(b"HTTP/1.0 500 Oops\r\n\r\n{}") is None
-    assert parse_engine_info(b"HTTP/1.0 200 OK\r\n\r\nnot json") is None
-    assert parse_engine_info(b'HTTP/1.0 200 OK\r\n\r\n{"Version": "x"}') is None
+def test_engine_info() -> None:
+    from opencode_cloud.engine.http import EngineAnswer
+
+    body = b'{"ServerVersion":"20.10.24","OperatingSystem":"Debian GNU/Linux 12 (bookworm)"}'
+    answer = EngineAnswer(200, {"api-version": "1.41"}, body)
+    assert engine_info(answer) == {"ServerVersion": "20.10.24", "ApiVersion": "1.41",
+                                   "OperatingSystem": "Debian GNU/Linux 12 (bookworm)"}
+    assert engine_info(EngineAnswer(500, {}, b"{}")) is None
+    assert engine_info(EngineAnswer(200, {}, b"not json")) is None
+    assert engine_info(EngineAnswer(200, {}, b'{"Version": "x"}')) is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import traceback
 
 import click
 
@@ -85,6 +84,8 @@ def _render_error(state: AppState, exc: OccError) -> None:
     from opencode_cloud.output.printer import Printer
 
     if state.verbose >= 2:
+        import traceback
+
         traceback.print_exc()
     host = getattr(exc, "host", None) or state.target_host
     Printer(color=state.color, host=host).error(exc)

@@ -25,6 +25,12 @@ def open_service(ctx: click.Context | None = None) -> ServiceContext:
     state = app_state(ctx)
     config = load_config()
     host = resolve_host(state.host, state.local)
+    if host is not None and host.config.settings:
+        from opencode_cloud.config import paths
+        from opencode_cloud.config.store import with_overrides
+
+        source = f"{paths.hosts_file()} (settings of host '{host.name}')"
+        config = with_overrides(config, host.config.settings, source)
     state.target_host = host.name if host is not None else None
     printer = make_printer(state.target_host, ctx)
     endpoint = ctx.with_resource(engine_for(host, printer))

@@ -137,6 +137,23 @@ def coerce_value(key: str, raw: str) -> Any:
 OPTIONAL_KEYS = {"extra_ca_certs", "memory_limit"}
 
 
+def check_overrides(settings: dict[str, Any]) -> None:
+    """Raise ValueError unless ``settings`` are valid values of config.json keys."""
+    for key in settings:
+        if key not in FIELDS:
+            raise ValueError(f"settings: unknown config key '{key}' (known: {', '.join(FIELDS)})")
+    try:
+        msgspec.convert({**Config().to_dict(), **settings}, Config)
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"settings: {describe_validation_error(exc, 'value', settings).message}"
+                         .replace("value: ", "")) from None
+
+
+def with_overrides(config: Config, settings: dict[str, Any], source: str) -> Config:
+    """``config`` with a host's own settings on top (hosts.json ``settings``)."""
+    return validate({**config.to_dict(), **settings}, source) if settings else config
+
+
 def with_value(config: Config, key: str, value: Any) -> Config:
     """A copy of ``config`` with ``key`` set, validated like a file load."""
     data = config.to_dict()

@@ -61,6 +61,36 @@ class DockerEndpoint:
                 self.on_version(self._client.api.api_version)
         return self._client
 
+    def inspect_container(self, name: str) -> dict[str, Any] | None:
+        """``docker inspect`` of one container, None if there is none.
+
+        On a unix socket this is one plain HTTP request (no Docker SDK import): it is all
+        that ``occ status`` needs, and people feel its speed.
+        """
+        from opencode_cloud.engine.http import unix_socket_path
+
+        socket_path = unix_socket_path(self.base_url)
+        if socket_path is None:
+            from docker.errors import NotFound
+
+            try:
+                return self.client().api.inspect_container(name)
+            except NotFound:
+                return None
+        from urllib.parse import quote
+
+        from opencode_cloud.engine.http import engine_get
+
+        try:
+            answer = engine_get(socket_path, f"/containers/{quote(name)}/json")
+        except OSError as exc:
+            raise self.explain(exc) from None
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise OccError(f"Docker {self.where} refused: {answer.body.decode(errors='replace')}")
+        return answer.json()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()

@@ -31,7 +31,7 @@ FILE_VERSION = 1
 # Fields in the original occ's order, then this occ's optional extras.
 ORIGINAL_FIELDS = ("hostname", "user", "port", "identity_file", "jump_host", "groups",
                    "description")
-EXTRA_FIELDS = ("docker_socket", "docker_missing")
+EXTRA_FIELDS = ("docker_socket", "docker_missing", "settings")
 ALL_FIELDS = ORIGINAL_FIELDS + EXTRA_FIELDS
 
 
@@ -69,6 +69,18 @@ def _bool(value: Any) -> bool:
     return value
 
 
+def _settings(value: Any) -> dict[str, Any]:
+    """Per-host overrides of config.json keys, checked like config.json itself."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("settings must be an object of config.json keys and values")
+    from opencode_cloud.config.store import check_overrides
+
+    check_overrides(value)
+    return dict(value)
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "hostname": v.check_hostname,
     "user": _optional(v.check_user),
@@ -79,6 +91,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "description": _optional(v.check_description),
     "docker_socket": _optional(v.check_docker_socket),
     "docker_missing": _bool,
+    "settings": _settings,
 }
 
 
@@ -98,6 +111,8 @@ class HostConfig:
     description: str | None = None
     docker_socket: str | None = None
     docker_missing: bool = False
+    # config.json keys whose value differs on this host (a port, a memory limit, ...).
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HostConfig:
@@ -125,6 +140,7 @@ class HostConfig:
         """Every field (for --json output)."""
         data = dataclasses.asdict(self)
         data["groups"] = list(self.groups)
+        data["settings"] = dict(self.settings)
         return data
 
     def to_json(self) -> dict[str, Any]:
@@ -139,6 +155,8 @@ class HostConfig:
             data["docker_socket"] = self.docker_socket
         if self.docker_missing:
             data["docker_missing"] = True
+        if self.settings:
+            data["settings"] = dict(self.settings)
         return data
 
     def changed(self, **updates: Any) -> HostConfig:

@@ -52,32 +52,16 @@ def docker_cli_command(docker_socket: str) -> str:
     return shlex.join(["sh", "-c", "echo " + MARKER + "\n" + _CLI_SCRIPT, "sh", docker_socket])
 
 
-def parse_http_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers with lower-case names, body) of a complete HTTP/1.0 response."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep or not head.startswith(b"HTTP/"):
-        raise ValueError("not an HTTP response")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
-
-
-def parse_engine_info(data: bytes) -> dict[str, Any] | None:
-    """The Engine's ``GET /info`` answer -> its JSON object (plus ``ApiVersion`` from the
-    response header), or None if it is not a good answer."""
-    import json
-
+def engine_info(answer: Any) -> dict[str, Any] | None:
+    """The Engine's ``GET /info`` answer (an EngineAnswer) -> its JSON object (plus
+    ``ApiVersion`` from the response header), or None if it is not a good answer."""
     try:
-        status, headers, body = parse_http_response(data)
-        payload = json.loads(body)
-    except (ValueError, IndexError):
+        payload = answer.json()
+    except ValueError:
         return None
-    if status != 200 or not isinstance(payload, dict) or "ServerVersion" not in payload:
+    if answer.status != 200 or not isinstance(payload, dict) or "ServerVersion" not in payload:
         return None
-    payload.setdefault("ApiVersion", headers.get("api-version"))
+    payload.setdefault("ApiVersion", answer.headers.get("api-version"))
     return payload
 
 
@@ -270,24 +254,12 @@ class HostReport:
 def query_engine(local_socket: str, path: str = "/info",
                  timeout: float = 10.0) -> dict[str, Any] | None:
     """``GET /info`` on a (forwarded) Engine socket; None if nothing good answers."""
-    import socket
+    from opencode_cloud.engine.http import engine_get
 
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    data = b""
     try:
-        sock.connect(local_socket)
-        sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n".encode())
-        while len(data) < 4_000_000:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        return engine_info(engine_get(local_socket, path, timeout))
     except OSError:
         return None
-    finally:
-        sock.close()
-    return parse_engine_info(data)
 
 
 def probe_host(conn: Any) -> HostReport:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
@@ -22,6 +21,8 @@ class Credentials:
 def generate_password() -> str:
     # 24 URL-safe characters from the OS's CSPRNG (~143 bits); no ':' so basic auth and
     # chpasswd take it as is.
+    import secrets
+
     return secrets.token_urlsafe(18)
 
 

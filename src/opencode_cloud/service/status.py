@@ -13,7 +13,7 @@ from opencode_cloud.service.health import docker_health, probe
 
 def collect_status(ctx: ServiceContext) -> dict[str, Any]:
     config = ctx.config
-    container = ctx.container()
+    attrs = ctx.endpoint.inspect_container(ctx.names.container)
     web_url = spec.url_for(config.bind_address, config.opencode_web_port)
     report: dict[str, Any] = {
         "state": "absent",
@@ -30,12 +30,11 @@ def collect_status(ctx: ServiceContext) -> dict[str, Any]:
         "auth": "basic auth (user and password from 'occ credentials')",
         "config_path": str(paths.config_file()),
     }
-    if container is None:
+    if attrs is None:
         return report
 
-    attrs = container.attrs
     state = attrs["State"]
-    report["container"] = container.short_id
+    report["container"] = attrs["Id"][:12]
     report["image"] = attrs["Config"]["Image"]
     report["state"] = "running" if state.get("Running") else "stopped"
     report["ports"] = _ports(attrs)
@@ -47,7 +46,9 @@ def collect_status(ctx: ServiceContext) -> dict[str, Any]:
         report["cockpit_url"] = spec.url_for(*cockpit)
     if state.get("Running"):
         report["uptime_seconds"] = _seconds_since(state.get("StartedAt"))
-        health = docker_health(attrs) or probe(container)
+        # Docker's own health verdict is in the inspect; ask opencode itself only while
+        # Docker has none yet (the first seconds after a start).
+        health = docker_health(attrs) or probe(ctx.container())
         report["health"] = "healthy" if health.healthy else "unhealthy"
         report["opencode_version"] = health.version
     return report

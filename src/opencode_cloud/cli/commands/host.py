@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +15,7 @@ from opencode_cloud.config import paths
 from opencode_cloud.errors import ConfigError, OccError
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts import validation as v
-from opencode_cloud.hosts.model import Host, HostConfig, HostsFile
+from opencode_cloud.hosts.model import FieldError, Host, HostConfig, HostsFile
 
 # The fields `host show` resolves through `ssh -G`: hosts.json field -> ssh -G name.
 RESOLVED_FIELDS = (("hostname", "hostname"), ("user", "user"), ("port", "port"),
@@ -335,6 +336,8 @@ def show(name: str, as_json: bool) -> None:
     ]
     if c.docker_missing:
         pairs.append(("docker", f"missing at the last check (occ host install-docker {name})"))
+    for key, value in sorted(c.settings.items()):
+        pairs.append((f"setting {key}", f"{json.dumps(value)}  [hosts.json, this host only]"))
     out.key_values(pairs)
     out.detail(f"(from {paths.hosts_file()}; ssh config "
                f"{conn.settings.user_config or 'none'}; known hosts "
@@ -353,12 +356,23 @@ def show(name: str, as_json: bool) -> None:
 @click.option("--remove-group", multiple=True, metavar="GROUP", help="Leave a group (repeatable).")
 @click.option("-d", "--description", help="A note ('' = none).")
 @click.option("--docker-socket", metavar="PATH", help="Engine socket ('' = /var/run/docker.sock).")
+@click.option("--set", "set_", multiple=True, metavar="KEY=VALUE",
+              help="Use this config.json value on this host only (repeatable).")
+@click.option("--unset", multiple=True, metavar="KEY",
+              help="Use config.json's value again on this host (repeatable).")
 @global_options
 def edit(name: str, hostname: str | None, user: str | None, port: str | None,
          identity_file: str | None, jump_host: str | None, add_group: tuple[str, ...],
          remove_group: tuple[str, ...], description: str | None,
-         docker_socket: str | None) -> None:
-    """Change a host's settings; an empty string clears an optional one."""
+         docker_socket: str | None, set_: tuple[str, ...], unset: tuple[str, ...]) -> None:
+    """Change a host's settings; an empty string clears an optional one.
+
+    \b
+    Examples:
+      occ host edit web1 -p 2222
+      occ host edit web1 --set opencode_web_port=3100 --set memory_limit=8g
+      occ host edit web1 --unset memory_limit
+    """
     updates: dict[str, Any] = {}
     if hostname is not None:
         updates["hostname"] = _check(hostname, v.check_hostname, "'--hostname'")
@@ -377,7 +391,8 @@ def edit(name: str, hostname: str | None, user: str | None, port: str | None,
             updates[field] = None if raw == "" else parse(raw)
     added = [_check(g, v.check_group, "'--add-group'") for g in add_group]
     removed = [_check(g, v.check_group, "'--remove-group'") for g in remove_group]
-    if not updates and not added and not removed:
+    overrides = _settings_changes(set_, unset)
+    if not updates and not added and not removed and not overrides:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
     old = store.resolve_host(name)
     result: dict[str, HostConfig] = {}
@@ -389,15 +404,42 @@ def edit(name: str, hostname: str | None, user: str | None, port: str | None,
         groups = [g for g in current.groups if g not in removed]
         groups += [g for g in added if g not in groups]
         fields = dict(updates, groups=groups)
+        if overrides:
+            settings = {**current.settings, **overrides}
+            fields["settings"] = {k: val for k, val in settings.items() if val is not _UNSET}
         if {"hostname", "docker_socket"} & set(updates):
             fields["docker_missing"] = False  # a new place: the old finding no longer holds
         result["config"] = current.changed(**fields)
         return hosts.with_host(name, result["config"])
 
-    store.change_hosts(change)
+    try:
+        store.change_hosts(change)
+    except FieldError as exc:  # a --set value that config.json would refuse too
+        raise click.BadParameter(exc.message, param_hint="'--set'") from None
     if result["config"].key_material() != old.config.key_material():
         _quiet_disconnect(old)  # its socket is named after the old settings
     make_printer().success(f"Updated host '{name}' ({_describe(result['config'])}).")
+
+
+_UNSET = object()
+
+
+def _settings_changes(assignments: tuple[str, ...], unset: tuple[str, ...]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` and ``--unset KEY`` as one mapping (_UNSET marks removals)."""
+    from opencode_cloud.config import store as config_store
+
+    changes: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        if not sep:
+            raise click.BadParameter(f"'{assignment}' is not KEY=VALUE", param_hint="'--set'")
+        try:
+            changes[key] = config_store.coerce_value(key, raw)
+        except ConfigError as exc:
+            raise click.BadParameter(exc.message, param_hint="'--set'") from None
+    for key in unset:
+        changes[key] = _UNSET
+    return changes
 
 
 # -- test --------------------------------------------------------------------------------
