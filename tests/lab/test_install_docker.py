@@ -158,6 +158,29 @@ def test_rerun_after_stopping_the_daemon_finishes_the_job(occ: OccRun, lab: Lab,
     assert "already works on h4; nothing to do" in r.stdout
 
 
+def test_a_container_command_offers_to_start_or_install_docker(occ: OccRun, lab: Lab,
+                                                              bare: LabBareHost) -> None:
+    pexpect = pytest.importorskip("pexpect")
+    require_installed(lab)
+    assert occ(*add_args(lab, bare), "--no-verify").returncode == 0
+    lab.control("service-docker-stop", NAME)
+    # Without a terminal: the diagnosis, with the command that fixes it, and exit 1.
+    r = occ("status", "--host", "h4")
+    assert r.returncode == 1
+    assert "[h4] Error: Docker is installed but its daemon is not running" in r.stderr
+    assert "occ host install-docker h4" in r.stderr
+    assert not lab.bare_docker_state(NAME)["running"]
+    # In a terminal: occ offers to finish the job, and then runs the command.
+    child = spawn(occ, "status", "--host", "h4", timeout=INSTALL_TIMEOUT)
+    child.expect(r"Install Docker on h4 now\? \[y/N\]: ")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "[h4] State:" in child.before
+    assert lab.bare_docker_state(NAME)["running"]
+
+
 def test_sudo_asking_a_password_in_a_terminal_and_without_one(occ: OccRun, lab: Lab,
                                                               bare: LabBareHost) -> None:
     """An account whose sudo asks its password, not yet in the docker group, daemon

@@ -41,24 +41,29 @@ def open_service(ctx: click.Context | None = None) -> ServiceContext:
 
 class ServiceCommand(click.Command):
     """A container command: failures to talk to the Engine become explained OccErrors while
-    the target's connection is still open (a remote one is asked why over SSH)."""
+    the target's connection is still open (a remote one is asked why over SSH). When the
+    target can repair the problem (Docker missing on a host: install it after asking), the
+    command runs once more."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (
-            OccError,
-            click.exceptions.ClickException,
-            click.exceptions.Exit,
-            click.Abort,
-            KeyboardInterrupt,
-        ):
-            raise
-        except Exception as exc:
-            converted = engine_failure(app_state(ctx).endpoint, exc)
-            if converted is None:
+        for attempt in (1, 2):
+            try:
+                return super().invoke(ctx)
+            except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
+                    KeyboardInterrupt):
                 raise
-            raise converted from exc
+            except Exception as exc:
+                endpoint = app_state(ctx).endpoint
+                problem = exc if isinstance(exc, OccError) else engine_failure(endpoint, exc)
+                if problem is None:
+                    raise
+                if attempt == 1 and endpoint is not None and endpoint.repair is not None \
+                        and endpoint.repair(problem):
+                    continue
+                if problem is exc:
+                    raise
+                raise problem from exc
+        raise AssertionError("unreachable")
 
 
 def engine_failure(endpoint, exc: Exception) -> OccError | None:

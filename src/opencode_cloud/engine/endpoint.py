@@ -34,6 +34,9 @@ class DockerEndpoint:
     # Remote targets only: forward 127.0.0.1:local_port here to (address, port) on the host.
     forward_port: Callable[[int, str, int], None] | None = None
     connection_alive: Callable[[], bool] | None = None
+    # Try to fix a problem found by diagnose (install Docker on a host, after asking);
+    # True when the command is worth running again.
+    repair: Callable[[OccError], bool] | None = None
     _client: Any = field(default=None, init=False, repr=False)
 
     @classmethod

@@ -8,6 +8,8 @@ command ends (also on Ctrl-C and errors); the master stays for the next command.
 
 from __future__ import annotations
 
+import sys
+
 from opencode_cloud.engine import versions
 from opencode_cloud.engine.endpoint import DockerEndpoint
 from opencode_cloud.errors import OccError
@@ -39,6 +41,7 @@ class RemoteEngine:
             on_version=self.remember,
             forward_port=self.connection.forward_tcp,
             connection_alive=self.connection.master_alive,
+            repair=self.repair,
         )
         return self.endpoint
 
@@ -49,6 +52,22 @@ class RemoteEngine:
 
     def remember(self, version: str | None) -> None:
         versions.remember_version(self.version_key, version)
+
+    def repair(self, problem: OccError) -> bool:
+        """Docker missing or stopped on the host: offer to install or start it, as
+        ``occ host install-docker`` does (asks first; without a terminal it only says how)."""
+        from opencode_cloud.hosts.probe import DockerProblem, DockerState
+
+        if not isinstance(problem, DockerProblem) or problem.state not in (
+                DockerState.MISSING, DockerState.NOT_RUNNING):
+            return False
+        if not sys.stdin.isatty():
+            return False  # nobody to ask: the problem's own hint names install-docker
+        from opencode_cloud.install.installer import offer_docker_install
+
+        offer_docker_install(self.connection, self.host, self.connection.printer,
+                             assume_yes=False)
+        return True
 
     def diagnose(self, _exc: BaseException) -> OccError:
         """Why the forwarded Engine did not answer: ask the host itself (issue-4 probe)."""
