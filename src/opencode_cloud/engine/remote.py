@@ -67,6 +67,9 @@ class RemoteEngine:
 
         offer_docker_install(self.connection, self.host, self.connection.printer,
                              assume_yes=False)
+        # The install opened a new master (for the docker group); the forwards made on the
+        # way are stale or spent. The command's second run makes its own.
+        self.connection.close()
         return True
 
     def diagnose(self, _exc: BaseException) -> OccError:

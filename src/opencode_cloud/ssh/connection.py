@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import re
 import select
@@ -48,6 +49,7 @@ MASTER_TIMEOUT = 60.0  # seconds for a non-interactive master start (handshake a
 STREAM_IDLE_FLUSH = 0.5  # seconds before an unfinished output line (a prompt) is shown
 CONTROL_TIMEOUT = 15.0  # seconds for -O check/exit/forward/cancel (local requests)
 _MASTER_PID = re.compile(r"Master running \(pid=(\d+)\)")
+_SERIALS = itertools.count(1)
 
 
 def retry_delays(base: float, retries: int = RETRIES) -> list[float]:
@@ -125,6 +127,7 @@ class HostConnection:
         self._sleep = sleep
         self._prepared = False
         self._forwards: list[tuple[str, str]] = []
+        self._serial = next(_SERIALS)  # two connection objects never share a socket path
         self.master_started = False  # did this object open the master (a cold start)?
 
     # -- context manager ----------------------------------------------------------------
@@ -357,9 +360,10 @@ class HostConnection:
 
     def docker_forward(self, remote_path: str) -> str:
         """A local socket forwarded to the host's Docker socket ``remote_path``, for this
-        process only (private folder, 0600); returns its path. close() removes it, so no
-        socket outlives the command that needed it."""
-        local = str(self.settings.control_dir / f"{self.files.key}.{os.getpid()}.docker.sock")
+        connection object only (private folder, 0600); returns its path. close() removes
+        it, so no socket outlives the command that needed it."""
+        local = str(self.settings.control_dir
+                    / f"{self.files.key}.{os.getpid()}.{self._serial}.docker.sock")
         if (local, remote_path) in self._forwards:
             return local
         with contextlib.suppress(FileNotFoundError):
