@@ -1,7 +1,8 @@
 """The local service's speed on the real Engine and the real image (issue 3).
 
 Prints, median of 5:
-- `occ status` on a running service (goal under 400 ms);
+- `occ status` on a running service, right after a start and once Docker's health check
+  has a verdict (goal under 400 ms);
 - `occ start` on an existing image until healthy, from a stopped container and from no
   container at all (goal under 10 s).
 Uses its own OCC_INSTANCE and ports, and removes its container and volumes afterwards.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import socket
 import subprocess
+import time
 import uuid
 
 from _common import occ_argv, private_env, report, run
@@ -34,9 +36,13 @@ def main() -> None:
     try:
         run(env, "start")  # builds the image if this Engine lacks it; not measured
         run(env, "status")
-        report(
-            "occ status (running, healthy)", [run(env, "status") for _ in range(runs)], goal_ms=400
-        )
+        # Until Docker's health check has a verdict (its first run is 10 s after a start)
+        # status asks opencode itself through an exec; afterwards it reads the verdict.
+        report("occ status, just started (exec probe)",
+               [run(env, "status") for _ in range(runs)], goal_ms=400)
+        time.sleep(12)
+        report("occ status, running (health check verdict)",
+               [run(env, "status") for _ in range(runs)], goal_ms=400)
         stopped = []
         for _ in range(runs):
             run(env, "stop")
