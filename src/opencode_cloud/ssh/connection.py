@@ -34,6 +34,7 @@ from typing import Any
 
 from opencode_cloud.hosts.model import Host
 from opencode_cloud.ssh import argv as build
+from opencode_cloud.ssh import mux
 from opencode_cloud.ssh.config import HostFiles, host_files, render_ssh_config
 from opencode_cloud.ssh.errors import (
     RETRYABLE,
@@ -348,6 +349,12 @@ class HostConnection:
             if ":" in path or not os.path.isabs(path):
                 raise ValueError(f"socket path {path!r} must be absolute and without ':'")
         self.ensure_master()
+        try:  # the same request `ssh -O forward` sends, without starting ssh
+            mux.unix_forward(str(self.files.control_path), local_path, remote_path)
+            self._forwards.append((local_path, remote_path))
+            return local_path
+        except mux.MuxError:
+            pass  # let ssh itself try, and explain any failure
         proc = self._control(build.forward_argv(self.target, local_path, remote_path))
         if proc.returncode != 0:
             stderr = proc.stderr.decode(errors="replace")
@@ -389,7 +396,13 @@ class HostConnection:
         with contextlib.suppress(ValueError):
             self._forwards.remove((local_path, remote_path))
         if self.files.control_path.exists():
-            self._control(build.cancel_forward_argv(self.target, local_path, remote_path))
+            try:
+                if not local_path.startswith("/"):
+                    raise mux.MuxError("a TCP forward: ssh cancels it")
+                mux.unix_forward(str(self.files.control_path), local_path, remote_path,
+                                 close=True)
+            except mux.MuxError:
+                self._control(build.cancel_forward_argv(self.target, local_path, remote_path))
         if local_path.startswith("/"):  # a unix socket (TCP forwards have no file)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(local_path)

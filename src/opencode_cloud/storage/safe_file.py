@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -53,6 +52,8 @@ def read_text(path: Path) -> str | None:
 
 def atomic_write(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically; the result is 0600 in a 0700 folder."""
+    import tempfile  # only writers pay for it; every command reads
+
     folder = ensure_private_dir(path.parent)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     try:
