@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -13,6 +15,7 @@ from pathlib import Path
 
 def private_env(**extra: str) -> dict[str, str]:
     home = Path(tempfile.mkdtemp(prefix="occ-bench-"))
+    atexit.register(shutil.rmtree, home, ignore_errors=True)
     return {
         **os.environ,
         "XDG_CONFIG_HOME": str(home / "config"),
