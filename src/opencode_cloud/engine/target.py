@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from opencode_cloud.engine.endpoint import DockerEndpoint
@@ -26,5 +25,3 @@ def engine_for(host, printer: Any) -> contextlib.AbstractContextManager[DockerEn
 
     return RemoteEngine(host, printer)
 
-
-PrinterFactory = Callable[[str | None], Any]
