@@ -282,8 +282,8 @@ def test_ctrl_c_ends_every_ssh_process(occ: OccRun, lab: Lab) -> None:
 
 def test_connection_api_for_the_next_issue(occ: OccRun, lab: Lab) -> None:
     """HostConnection: run (quoted argv), forwarded Docker socket, close, disconnect."""
+    from opencode_cloud.engine.probe import query_engine
     from opencode_cloud.hosts import store
-    from opencode_cloud.hosts.probe import query_engine
 
     assert occ(*add_args(lab, "h1", "h1"), "--no-verify").returncode == 0
     saved = {k: os.environ.get(k) for k in occ.env}

@@ -288,7 +288,7 @@ def test_add_saves_a_host_without_docker_with_a_mark_and_hint(fake_occ: Occ) -> 
     assert r.returncode == 0, r.stderr
     assert "[bare] OS: Ubuntu 24.04 LTS" in r.stdout
     assert "Docker is not installed on the host" in r.stderr
-    assert "apt-get install docker.io" in r.stdout
+    assert "apt-get install -y --no-install-recommends docker.io" in r.stdout
     assert fake_occ.hosts()["hosts"]["bare"]["docker_missing"] is True
     assert "bare (no Docker)" in fake_occ("host", "list").stdout
     r = fake_occ("host", "test", "bare")

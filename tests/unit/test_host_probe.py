@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from opencode_cloud.hosts.probe import (
+from opencode_cloud.engine.probe import (
     MARKER,
     DockerState,
     diagnose_docker,
@@ -51,7 +51,7 @@ def test_parse_probe_needs_the_marker_and_strips_quotes() -> None:
     result = parse_probe(f"motd\n{MARKER}\nos_PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n"
                          "os_ID=debian\nnot a pair\n")
     assert result.os_name == "Debian GNU/Linux 12 (bookworm)"
-    assert result.os_id == "debian"
+    assert result.os_release.id == "debian"
     assert parse_probe(f"{MARKER}\nos_NAME=Alpine\nos_VERSION_ID=3.19\n").os_name == "Alpine 3.19"
     bare = parse_probe(f"{MARKER}\nuname=Linux 6.1.0-18-amd64 x86_64\n")
     assert (bare.os_name, bare.arch) == ("Linux 6.1.0-18-amd64", "x86_64")
@@ -92,7 +92,8 @@ def test_docker_diagnosis(values: dict, cli: dict | None, state: DockerState) ->
 def test_problem_hints() -> None:
     p = probe(whoami="deploy", os_ID="ubuntu", cli="no", engine="no", socket="no")
     missing = docker_problem(diagnose_docker(p, None), p, "web1", "/var/run/docker.sock")
-    assert "not installed" in missing.message and "apt-get install docker.io" in missing.hint
+    assert "not installed" in missing.message
+    assert "apt-get install -y --no-install-recommends docker.io" in missing.hint
     p = probe(whoami="deploy", cli="yes", socket="yes", socket_access="no")
     denied = docker_problem(diagnose_docker(p, None), p, "web1", "/var/run/docker.sock")
     assert "deploy may not use the Docker socket" in denied.message

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from opencode_cloud.install.os_release import parse_os_release
-from opencode_cloud.install.plans import (
+from opencode_cloud.distros.os_release import parse_os_release
+from opencode_cloud.distros.plans import (
     UnsupportedSystem,
     family_of,
     parse_detect_output,
@@ -20,6 +20,11 @@ SAMPLES = Path(__file__).parent / "os_release_samples"
 
 def sample(name: str):
     return parse_os_release((SAMPLES / name).read_text())
+
+
+def commands(plan) -> list[str]:
+    """Each step as the shell command root runs."""
+    return [step.shell() for step in plan.steps]
 
 
 @pytest.mark.parametrize(
@@ -43,16 +48,16 @@ def test_each_family_installs_signed_packages(name, family, package_command):
     os = sample(name)
     assert family_of(os) == family
     plan = plan_install(os, "deploy", "systemd", user_is_root=False)
-    commands = plan.commands(use_sudo=False)
-    assert any(command.endswith(package_command) for command in commands), commands
-    joined = "\n".join(commands)
+    commands_of = commands(plan)
+    assert any(command.endswith(package_command) for command in commands_of), commands_of
+    joined = "\n".join(commands_of)
     assert "curl" not in joined and "| sh" not in joined and "wget" not in joined
     assert plan.system == os.pretty_name
 
 
 def test_rhel_uses_dockers_signed_repository():
-    rhel = plan_install(sample("rhel-9"), "deploy", "systemd", False).commands(False)
-    rocky = plan_install(sample("rocky-9"), "deploy", "systemd", False).commands(False)
+    rhel = commands(plan_install(sample("rhel-9"), "deploy", "systemd", False))
+    rocky = commands(plan_install(sample("rocky-9"), "deploy", "systemd", False))
     assert (
         "dnf config-manager --add-repo https://download.docker.com/linux/rhel/docker-ce.repo"
         in rhel
@@ -79,10 +84,10 @@ def test_unsupported_system_is_reported():
 def test_daemon_start_follows_the_init_system():
     debian = sample("debian-12")
     assert (
-        plan_install(debian, "u", "systemd", False).commands(False)[3]
+        commands(plan_install(debian, "u", "systemd", False))[3]
         == "systemctl enable --now docker"
     )
-    assert "service docker start" in plan_install(debian, "u", "sysv", False).commands(False)
+    assert "service docker start" in commands(plan_install(debian, "u", "sysv", False))
     alpine = plan_install(sample("alpine-3.20"), "u", "openrc", False)
     assert [step.display() for step in alpine.steps[1:3]] == [
         "rc-update add docker default",
@@ -93,35 +98,21 @@ def test_daemon_start_follows_the_init_system():
 def test_the_ssh_user_joins_the_docker_group_unless_root():
     debian = sample("debian-12")
     assert (
-        plan_install(debian, "deploy", "systemd", False).commands(False)[-1]
+        commands(plan_install(debian, "deploy", "systemd", False))[-1]
         == "usermod -aG docker deploy"
     )
     assert not any(
-        "usermod" in c for c in plan_install(debian, "root", "systemd", True).commands(False)
+        "usermod" in c for c in commands(plan_install(debian, "root", "systemd", True))
     )
-    alpine = plan_install(sample("alpine-3.20"), "deploy", "openrc", False).commands(False)
+    alpine = commands(plan_install(sample("alpine-3.20"), "deploy", "openrc", False))
     assert alpine[-1] == "addgroup deploy docker"
-
-
-def test_sudo_wraps_every_step_and_keeps_the_environment():
-    plan = plan_install(sample("debian-12"), "deploy", "systemd", False)
-    batch = plan.commands(use_sudo=True)
-    assert all(command.startswith("sudo -n -- ") for command in batch)
-    assert batch[2] == (
-        "sudo -n -- env DEBIAN_FRONTEND=noninteractive apt-get install -y "
-        "--no-install-recommends docker.io"
-    )
-    interactive = plan.commands(use_sudo=True, sudo_prompt=True)
-    assert all(command.startswith("sudo -- ") for command in interactive)
-    as_root = plan.commands(use_sudo=False)
-    assert as_root[2].startswith("DEBIAN_FRONTEND=noninteractive apt-get")
 
 
 @pytest.mark.parametrize("user", ["o'brien", "a b", "$(touch /tmp/pwned)", "x;rm -rf /", "-rf"])
 def test_every_value_reaching_the_remote_shell_is_quoted(user):
     # Users are validated long before this; the plan still never trusts a value.
     plan = plan_install(sample("debian-12"), user, "systemd", False)
-    for command in plan.commands(use_sudo=True):
+    for command in commands(plan):
         words = shlex.split(command)
         if "usermod" in words:
             assert words[-1] == user  # one word, exactly the value, nothing interpreted
@@ -135,4 +126,4 @@ def test_detect_output_is_parsed():
     facts = parse_detect_output(text)
     assert facts.os_release.id == "ubuntu"
     assert facts.init == "systemd" and facts.uid == 1000
-    assert not facts.docker_installed and facts.has_sudo
+    assert facts.has_sudo and not facts.engine_installed

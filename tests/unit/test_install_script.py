@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from opencode_cloud.install.os_release import parse_os_release
-from opencode_cloud.install.plans import (
+from opencode_cloud.distros.os_release import parse_os_release
+from opencode_cloud.distros.plans import (
     MARKER,
     ROOT,
     SUDO,

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from opencode_cloud.distros.plans import MARKER, ROOT, SUDO, SUDO_PROMPT, parse_detect_output
 from opencode_cloud.errors import OccError
 from opencode_cloud.hosts.model import Host, HostConfig
 from opencode_cloud.install import installer
@@ -22,7 +23,7 @@ from opencode_cloud.install.installer import (
     choose_privilege,
     offer_docker_install,
 )
-from opencode_cloud.install.plans import MARKER, ROOT, SUDO, SUDO_PROMPT, parse_detect_output
+from opencode_cloud.report import Reporter
 
 pytestmark = pytest.mark.unit
 
@@ -41,17 +42,18 @@ def facts_text(sample: str = "debian-12", uid: int = 1000, user: str = "deploy",
     return (SAMPLES / sample).read_text() + "--occ--\n" + "\n".join(lines) + "\n"
 
 
-class FakePrinter:
+class FakePrinter(Reporter):
+    """A reporter that records every line it is given."""
+
     def __init__(self) -> None:
-        self.quiet = False
         self.lines: list[str] = []
 
-    def line(self, text: str = "", **style: Any) -> None:
+    def info(self, text: str) -> None:
         self.lines.append(text)
 
-    success = detail = raw = notice = line
+    step = success = detail = output = notice = warn = info
 
-    def confirm(self, question: str, default: bool = False) -> bool:
+    def confirm(self, question: str) -> bool:
         raise AssertionError("the test passes its own confirm")
 
     @property
@@ -74,9 +76,9 @@ class FakeConnection:
         self.calls.append("run")
         return subprocess.CompletedProcess([], 0, self.detect_output.encode(), b"")
 
-    def stream(self, remote: str, *, on_line, stdin, timeout) -> int:
+    def stream(self, remote: str, *, on_line, answer, timeout) -> int:
         self.calls.append("stream")
-        self.streamed.append((remote, stdin))
+        self.streamed.append((remote, answer))
         for line in self.script_output:
             on_line(line)
         return self.script_status
@@ -170,8 +172,8 @@ def test_yes_runs_the_plan_logs_in_anew_and_checks_the_engine(
     report = offer(conn, host, printer, tmp_path)
     assert report is not None and report.version == "20.10.24" and report.steps == 5
     assert conn.calls == ["run", "stream", "disconnect", "ensure_master"]
-    remote, stdin = conn.streamed[0]
-    assert remote.startswith("sudo -n -- sh -c ") and stdin == subprocess.DEVNULL
+    remote, answer = conn.streamed[0]
+    assert remote.startswith("sudo -n -- sh -c ") and answer is None  # nothing to answer
     assert "(2/5) refresh the package lists: apt-get update" in printer.lines
     assert "output of step 3" in printer.lines  # streamed through the printer
     assert f"{MARKER} step 1" not in printer.lines  # markers are not shown
@@ -205,7 +207,7 @@ def test_sudo_refusing_is_reported_as_such(host: Host, tmp_path: Path) -> None:
 
 def test_an_engine_that_never_answers_is_a_failure_with_the_reason(
         host: Host, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from opencode_cloud.hosts import probe
+    from opencode_cloud.engine import probe
 
     @dataclass
     class Report:
@@ -229,25 +231,30 @@ def test_a_half_done_install_plans_only_what_is_left(host: Host, tmp_path: Path)
     assert "(2/3) start Docker now: service docker start" in printer.lines
 
 
-def test_a_password_sudo_in_a_terminal_reads_the_terminal(host: Host, tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
-    import contextlib
-    import sys
+def test_a_password_sudo_asks_the_reporter_for_sudos_prompt_only(host: Host,
+                                                                 tmp_path: Path) -> None:
+    class Asking(FakePrinter):
+        asked: list[str] = []
 
-    monkeypatch.setattr(installer, "_no_echo", lambda stream: contextlib.nullcontext())
+        def secret(self, prompt: str) -> str:
+            self.asked.append(prompt)
+            return "pw"
+
     conn = FakeConnection(host, facts_text(nopasswd=False), script_output=ok_output(5))
-    printer = FakePrinter()
+    printer = Asking()
     offer(conn, host, printer, tmp_path, assume_yes=True, interactive=True)
-    remote, stdin = conn.streamed[0]
-    assert remote.startswith("sudo -S -p ") and stdin is sys.stdin
+    remote, answer = conn.streamed[0]
+    assert remote.startswith("sudo -S -p ")
+    assert answer("[sudo] password for deploy: ") == "pw"
+    assert answer("Continue? ") is None  # other unfinished lines are only output
+    assert printer.asked == ["[sudo] password for deploy: "]
     assert "as root, through sudo (it will ask for your password)" in printer.text
 
 
 def test_commands_to_type_by_hand() -> None:
+    from opencode_cloud.distros.os_release import parse_os_release
+    from opencode_cloud.distros.plans import plan_install
     from opencode_cloud.install.installer import manual_commands
-    from opencode_cloud.install.os_release import parse_os_release
-    from opencode_cloud.install.plans import plan_install
 
     alpine = plan_install(parse_os_release((SAMPLES / "alpine-3.20").read_text()), "o'b",
                           "openrc", False)
@@ -286,8 +293,8 @@ def test_how_it_becomes_root(uid: int, sudo: bool, nopasswd: bool, interactive: 
 
 
 def test_the_tracker_reads_markers_and_keeps_output_per_step() -> None:
-    from opencode_cloud.install.os_release import parse_os_release
-    from opencode_cloud.install.plans import plan_install
+    from opencode_cloud.distros.os_release import parse_os_release
+    from opencode_cloud.distros.plans import plan_install
 
     plan = plan_install(parse_os_release((SAMPLES / "alpine-3.20").read_text()), "u",
                         "openrc", False)

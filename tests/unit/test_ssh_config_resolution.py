@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opencode_cloud.cli.commands.host import effective_values
+from opencode_cloud.cli.commands.host.listing import effective_values
 from opencode_cloud.hosts.model import Host, HostConfig
 from opencode_cloud.ssh.connection import HostConnection, parse_resolved
 from opencode_cloud.ssh.settings import SshSettings, ensure_control_dir, load_settings

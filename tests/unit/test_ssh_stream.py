@@ -64,14 +64,20 @@ def test_output_comes_line_by_line_with_the_exit_status(conn: HostConnection) ->
     assert prompt_at < 1.2, "a prompt is shown while the command waits, not at the end"
 
 
-def test_input_reaches_the_command(conn: HostConnection, tmp_path: Path) -> None:
-    answer = tmp_path / "answer"
-    answer.write_text("secret\n")
+def test_an_answer_to_a_prompt_reaches_the_command(conn: HostConnection) -> None:
+    """A prompt (an unfinished line) goes to ``answer``; its reply is the command's input,
+    and the prompt itself is not passed on as output."""
+    asked: list[str] = []
     seen: list[str] = []
-    with answer.open() as stdin:
-        status = conn.stream("import sys; print(len(sys.stdin.readline().strip()))",
-                             on_line=seen.append, stdin=stdin)
-    assert (status, seen) == (0, ["6"])
+    code = ("import sys\nsys.stdout.write('Password: '); sys.stdout.flush()\n"
+            "print(len(sys.stdin.readline().strip()))\n")
+
+    def answer(prompt: str) -> str:
+        asked.append(prompt)
+        return "secret"
+
+    status = conn.stream(code, on_line=seen.append, answer=answer, idle_flush=0.2)
+    assert (status, asked, seen) == (0, ["Password: "], ["6"])
 
 
 def test_a_timeout_kills_the_process(conn: HostConnection) -> None:

@@ -1,4 +1,9 @@
-"""Glue between the CLI and the service layer: which Engine, which settings, which printer."""
+"""Glue between the CLI and the service layer: which Engine, which settings, which reporter.
+
+Container commands call :func:`open_service` for the target chosen by --host/--local/the
+default host, run a service operation on it, and render the value it returns with the
+printer from :func:`printer_of`.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,22 @@ from typing import Any
 
 import click
 
-from opencode_cloud.cli.state import app_state, make_printer
+from opencode_cloud.cli.state import app_state, make_reporter
 from opencode_cloud.config.store import load_config
 from opencode_cloud.errors import OccError
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.names import ServiceNames
+
+
+def host_config(config, host):
+    """config.json with the host's own settings (hosts.json ``settings``) on top."""
+    if host is None or not host.config.settings:
+        return config
+    from opencode_cloud.config import paths
+    from opencode_cloud.config.store import with_overrides
+
+    source = f"{paths.hosts_file()} (settings of host '{host.name}')"
+    return with_overrides(config, host.config.settings, source)
 
 
 def open_service(ctx: click.Context | None = None) -> ServiceContext:
@@ -23,27 +39,27 @@ def open_service(ctx: click.Context | None = None) -> ServiceContext:
 
     ctx = ctx or click.get_current_context()
     state = app_state(ctx)
-    config = load_config()
     host = resolve_host(state.host, state.local)
-    if host is not None and host.config.settings:
-        from opencode_cloud.config import paths
-        from opencode_cloud.config.store import with_overrides
-
-        source = f"{paths.hosts_file()} (settings of host '{host.name}')"
-        config = with_overrides(config, host.config.settings, source)
+    config = host_config(load_config(), host)
     state.target_host = host.name if host is not None else None
-    printer = make_printer(state.target_host, ctx)
-    endpoint = ctx.with_resource(engine_for(host, printer))
+    reporter = make_reporter(state.target_host, ctx)
+    engine = engine_for(host, reporter)
+    endpoint = ctx.with_resource(engine)
     ctx.call_on_close(endpoint.close)
-    state.endpoint = endpoint
-    return ServiceContext(endpoint, config, ServiceNames.from_environment(), printer, state.verbose)
+    state.endpoint, state.engine, state.reporter = endpoint, engine, reporter
+    return ServiceContext(endpoint, config, ServiceNames.from_environment(), reporter)
+
+
+def printer_of(service: ServiceContext):
+    """The printer that renders this command's results (prefixed for a remote target)."""
+    return service.reporter.printer
 
 
 class ServiceCommand(click.Command):
     """A container command: failures to talk to the Engine become explained OccErrors while
-    the target's connection is still open (a remote one is asked why over SSH). When the
-    target can repair the problem (Docker missing on a host: install it after asking), the
-    command runs once more."""
+    the target's connection is still open (a remote one is asked why over SSH). When Docker
+    is missing or stopped on a host and a person can be asked, occ offers to install or
+    start it there, and the command runs once more."""
 
     def invoke(self, ctx: click.Context) -> Any:
         for attempt in (1, 2):
@@ -53,17 +69,38 @@ class ServiceCommand(click.Command):
                     KeyboardInterrupt):
                 raise
             except Exception as exc:
-                endpoint = app_state(ctx).endpoint
-                problem = exc if isinstance(exc, OccError) else engine_failure(endpoint, exc)
+                state = app_state(ctx)
+                problem = exc if isinstance(exc, OccError) else engine_failure(state.endpoint,
+                                                                                exc)
                 if problem is None:
                     raise
-                if attempt == 1 and endpoint is not None and endpoint.repair is not None \
-                        and endpoint.repair(problem):
+                if attempt == 1 and offer_repair(state, problem):
                     continue
                 if problem is exc:
                     raise
                 raise problem from exc
         raise AssertionError("unreachable")
+
+
+def offer_repair(state, problem: OccError) -> bool:
+    """Docker missing or stopped on the host: offer to install or start it, as ``occ host
+    install-docker`` does (it asks first). True when the command is worth running again."""
+    from opencode_cloud.engine.probe import DockerProblem, DockerState
+    from opencode_cloud.engine.remote import RemoteEngine
+
+    engine, reporter = state.engine, state.reporter
+    if not isinstance(engine, RemoteEngine) or reporter is None or not reporter.interactive:
+        return False  # nobody to ask: the problem's own hint names install-docker
+    if not isinstance(problem, DockerProblem) or problem.state not in (
+            DockerState.MISSING, DockerState.NOT_RUNNING):
+        return False
+    from opencode_cloud.install.installer import offer_docker_install
+
+    offer_docker_install(engine.connection, engine.host, reporter, assume_yes=False)
+    # The install opened a new master (for the docker group); the forwards made on the
+    # way are stale or spent. The command's second run makes its own.
+    engine.connection.close()
+    return True
 
 
 def engine_failure(endpoint, exc: Exception) -> OccError | None:

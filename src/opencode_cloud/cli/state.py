@@ -23,6 +23,8 @@ class AppState:
     # explained by asking its Engine (see cli/service_target.py).
     target_host: str | None = None
     endpoint: Any = None
+    engine: Any = None  # the context manager that yielded the endpoint (RemoteEngine, …)
+    reporter: Any = None
 
     @property
     def color(self) -> bool:
@@ -85,6 +87,21 @@ def make_printer(host: str | None = None, ctx: click.Context | None = None):
 
     state = app_state(ctx)
     return Printer(quiet=state.quiet, color=state.color, host=host)
+
+
+def interactive() -> bool:
+    """Can a person answer questions here (stdin is a terminal)?"""
+    return click.get_text_stream("stdin").isatty()
+
+
+def make_reporter(host: str | None = None, ctx: click.Context | None = None):
+    """The reporter of a command on one target: lines (prefixed with ``[host]``), a
+    spinner for the current step, and questions when there is a terminal."""
+    from opencode_cloud.output.console import ConsoleReporter
+
+    state = app_state(ctx)
+    return ConsoleReporter(make_printer(host, ctx), verbose=state.verbose,
+                           interactive=interactive())
 
 
 def require_local_only(ctx: click.Context) -> None:

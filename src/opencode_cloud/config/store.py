@@ -86,15 +86,8 @@ def change_config(change: Callable[[Config], Config], path: Path | None = None) 
     from opencode_cloud.storage import safe_file
 
     path = path or paths.config_file()
-    result: dict[str, Config] = {}
-
-    def transform(old_text: str | None) -> str:
-        current = Config() if old_text is None else parse_config(old_text, path)
-        result["config"] = change(current)
-        return render(result["config"])
-
-    safe_file.update_text(path, transform)
-    return result["config"]
+    return safe_file.update_document(path, lambda text: parse_config(text, path), Config,
+                                     render, change)
 
 
 def require_key(key: str) -> None:

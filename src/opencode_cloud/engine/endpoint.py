@@ -28,21 +28,21 @@ class DockerEndpoint:
     base_url: str | None = None
     host: str | None = None
     api_version: str | None = None
-    local: bool = True
     diagnose: Callable[[BaseException], OccError] | None = None
     on_version: Callable[[str | None], None] | None = None
     # Remote targets only: forward 127.0.0.1:local_port here to (address, port) on the host.
     forward_port: Callable[[int, str, int], None] | None = None
     connection_alive: Callable[[], bool] | None = None
-    # Try to fix a problem found by diagnose (install Docker on a host, after asking);
-    # True when the command is worth running again.
-    repair: Callable[[OccError], bool] | None = None
+    # Only where ports can be tried from here (this machine's Engine): a free port on
+    # ``address`` from ``first`` on, for the hint when the configured one is taken.
+    free_port_near: Callable[[str, int], int | None] | None = None
     _client: Any = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_environment(cls) -> DockerEndpoint:
         """This machine's Engine, honouring DOCKER_HOST like the docker CLI."""
-        return cls(base_url=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+        return cls(base_url=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock",
+                   free_port_near=free_local_port_near)
 
     @property
     def where(self) -> str:
@@ -129,3 +129,18 @@ class DockerEndpoint:
             f"cannot reach Docker {self.where}: {text}",
             hint="Check that the Docker daemon runs: 'docker version'.",
         )
+
+
+def free_local_port_near(address: str, first: int, tries: int = 50) -> int | None:
+    """The first port from ``first`` on that this machine lets us bind on ``address``."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    for port in range(first, min(first + tries, 65536)):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                continue
+            return port
+    return None

@@ -8,21 +8,25 @@ command ends (also on Ctrl-C and errors); the master stays for the next command.
 
 from __future__ import annotations
 
-import sys
-
 from opencode_cloud.engine import versions
 from opencode_cloud.engine.endpoint import DockerEndpoint
 from opencode_cloud.errors import OccError
+from opencode_cloud.hosts.model import Host
+from opencode_cloud.report import SILENT, Reporter
 
 
 class RemoteEngine:
-    """Context manager: ``with RemoteEngine(host, printer) as endpoint: …``."""
+    """Context manager: ``with RemoteEngine(host, reporter) as endpoint: …``.
 
-    def __init__(self, host, printer) -> None:
+    ``connection`` stays available, so that the CLI can repair what the endpoint could
+    not reach (install Docker there, after asking) over the same SSH connection.
+    """
+
+    def __init__(self, host: Host, reporter: Reporter = SILENT) -> None:
         from opencode_cloud.ssh.connection import HostConnection
 
         self.host = host
-        self.connection = HostConnection(host, printer)
+        self.connection = HostConnection(host, reporter)
         self.endpoint: DockerEndpoint | None = None
 
     @property
@@ -35,13 +39,11 @@ class RemoteEngine:
         self.endpoint = DockerEndpoint(
             base_url=f"unix://{socket}",
             host=self.host.name,
-            local=False,
             api_version=versions.known_version(self.version_key),
             diagnose=self.diagnose,
             on_version=self.remember,
             forward_port=self.connection.forward_tcp,
             connection_alive=self.connection.master_alive,
-            repair=self.repair,
         )
         return self.endpoint
 
@@ -53,28 +55,9 @@ class RemoteEngine:
     def remember(self, version: str | None) -> None:
         versions.remember_version(self.version_key, version)
 
-    def repair(self, problem: OccError) -> bool:
-        """Docker missing or stopped on the host: offer to install or start it, as
-        ``occ host install-docker`` does (asks first; without a terminal it only says how)."""
-        from opencode_cloud.hosts.probe import DockerProblem, DockerState
-
-        if not isinstance(problem, DockerProblem) or problem.state not in (
-                DockerState.MISSING, DockerState.NOT_RUNNING):
-            return False
-        if not sys.stdin.isatty():
-            return False  # nobody to ask: the problem's own hint names install-docker
-        from opencode_cloud.install.installer import offer_docker_install
-
-        offer_docker_install(self.connection, self.host, self.connection.printer,
-                             assume_yes=False)
-        # The install opened a new master (for the docker group); the forwards made on the
-        # way are stale or spent. The command's second run makes its own.
-        self.connection.close()
-        return True
-
     def diagnose(self, _exc: BaseException) -> OccError:
         """Why the forwarded Engine did not answer: ask the host itself (issue-4 probe)."""
-        from opencode_cloud.hosts.probe import probe_host
+        from opencode_cloud.engine.probe import probe_host
 
         self.remember(None)  # the Engine may have changed: negotiate next time
         report = probe_host(self.connection)

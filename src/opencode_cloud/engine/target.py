@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 
 from opencode_cloud.engine.endpoint import DockerEndpoint
+from opencode_cloud.report import Reporter
 
 
 def resolve_host(host_option: str | None, force_local: bool):
@@ -17,11 +17,11 @@ def resolve_host(host_option: str | None, force_local: bool):
     return resolve_target(host_option, force_local)
 
 
-def engine_for(host, printer: Any) -> contextlib.AbstractContextManager[DockerEndpoint]:
+def engine_for(host, reporter: Reporter) -> contextlib.AbstractContextManager[DockerEndpoint]:
     """A context manager yielding the endpoint of ``host`` (None = this machine)."""
     if host is None:
         return contextlib.nullcontext(DockerEndpoint.from_environment())
     from opencode_cloud.engine.remote import RemoteEngine
 
-    return RemoteEngine(host, printer)
+    return RemoteEngine(host, reporter)
 

@@ -135,15 +135,8 @@ def change_hosts(change: Callable[[HostsFile], HostsFile], path: Path | None = N
     from opencode_cloud.storage import safe_file
 
     path = path or paths.hosts_file()
-    result: dict[str, HostsFile] = {}
-
-    def transform(old_text: str | None) -> str:
-        current = HostsFile({}) if old_text is None else parse_hosts(old_text, path)
-        result["hosts"] = change(current)
-        return render_hosts(result["hosts"])
-
-    safe_file.update_text(path, transform)
-    return result["hosts"]
+    return safe_file.update_document(path, lambda text: parse_hosts(text, path),
+                                     lambda: HostsFile({}), render_hosts, change)
 
 
 def unknown_host(name: str, hosts: HostsFile) -> UnknownHostError:

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from opencode_cloud import __version__
 from opencode_cloud.config.model import Config
+from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
-from opencode_cloud.output.printer import Printer
-from opencode_cloud.output.progress import byte_progress, step_progress
-from opencode_cloud.service.names import label
+from opencode_cloud.report import Reporter
 
 INPUTS_LABEL = label("inputs")
 OCC_VERSION_LABEL = label("occ-version")
@@ -108,9 +107,7 @@ def find_image(client, ref: str):
         return None
 
 
-def ensure_image(
-    client, config: Config, printer: Printer, *, refresh: bool = False, verbose: bool = False
-):
+def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = False):
     """The image object for the current settings, building or pulling it when needed.
 
     ``refresh`` pulls a prebuilt image even when one is present (update).
@@ -120,17 +117,17 @@ def ensure_image(
         existing = find_image(client, ref)
         if existing is not None and not refresh:
             return existing
-        return pull_image(client, ref, printer)
+        return pull_image(client, ref, reporter)
     inputs = build_inputs(config)
     existing = find_image(client, ref)
     if existing is not None and (existing.labels or {}).get(INPUTS_LABEL) == inputs.digest:
         return existing
-    return build_image(client, ref, inputs, config, printer, verbose)
+    return build_image(client, ref, inputs, config, reporter)
 
 
-def build_image(
-    client, ref: str, inputs: BuildInputs, config: Config, printer: Printer, verbose: bool
-):
+def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter: Reporter):
+    from collections import deque
+
     from docker.errors import APIError
 
     labels = {
@@ -138,39 +135,43 @@ def build_image(
         OCC_VERSION_LABEL: __version__,
         OPENCODE_VERSION_LABEL: config.opencode_version,
     }
-    title = f"Building image {ref} (opencode {config.opencode_version}); this takes a minute"
-    with step_progress(printer, title, verbose) as progress:
-        try:
-            stream = client.api.build(
-                fileobj=io.BytesIO(inputs.context_tar()),
-                custom_context=True,
-                tag=ref,
-                buildargs=inputs.build_args,
-                labels=labels,
-                rm=True,
-                forcerm=True,
-                decode=True,
-                pull=False,
-            )
-            for chunk in stream:
-                if "error" in chunk:
-                    raise ImageError(
-                        f"the image build failed: {chunk['error'].strip()}",
-                        hint="Last lines of the build:\n"
-                        + "\n".join(progress.tail)
-                        + _base_image_hint(chunk["error"]),
-                    )
-                for line in chunk.get("stream", "").splitlines():
-                    if line.startswith("Step "):
-                        progress.step(line)
-                    elif line.strip():
-                        progress.line(line)
-        except APIError as exc:
-            raise ImageError(
-                f"the image build failed: {exc.explanation or exc}",
-                hint=_base_image_hint(str(exc)) or None,
-            ) from None
-    printer.success(f"Built image {ref}.")
+    reporter.step(f"Building image {ref} (opencode {config.opencode_version}); this takes a "
+                  "minute")
+    tail: deque[str] = deque(maxlen=25)  # the last lines, for the error message
+    try:
+        stream = client.api.build(
+            fileobj=io.BytesIO(inputs.context_tar()),
+            custom_context=True,
+            tag=ref,
+            buildargs=inputs.build_args,
+            labels=labels,
+            rm=True,
+            forcerm=True,
+            decode=True,
+            pull=False,
+        )
+        for chunk in stream:
+            if "error" in chunk:
+                raise ImageError(
+                    f"the image build failed: {chunk['error'].strip()}",
+                    hint="Last lines of the build:\n"
+                    + "\n".join(tail)
+                    + _base_image_hint(chunk["error"]),
+                )
+            for line in chunk.get("stream", "").splitlines():
+                if not line.strip():
+                    continue
+                tail.append(line)
+                if line.startswith("Step "):
+                    reporter.activity(line)
+                else:
+                    reporter.detail(line)
+    except APIError as exc:
+        raise ImageError(
+            f"the image build failed: {exc.explanation or exc}",
+            hint=_base_image_hint(str(exc)) or None,
+        ) from None
+    reporter.success(f"Built image {ref}.")
     return client.images.get(ref)
 
 
@@ -183,22 +184,25 @@ def _base_image_hint(error: str) -> str:
     return ""
 
 
-def pull_image(client, ref: str, printer: Printer):
+def pull_image(client, ref: str, reporter: Reporter):
     from docker.errors import APIError
 
-    with byte_progress(printer, f"Pulling {ref}") as progress:
-        try:
-            for event in client.api.pull(ref, stream=True, decode=True):
-                if "error" in event:
-                    raise ImageError(f"pulling {ref} failed: {event['error']}")
-                detail = event.get("progressDetail") or {}
-                if event.get("status") == "Downloading" and detail.get("total"):
-                    progress.layer(event.get("id", "?"), detail["current"], detail["total"])
-        except APIError as exc:
-            raise ImageError(
-                f"pulling {ref} failed: {exc.explanation or exc}",
-                hint="Check the image name (occ config get image), the "
-                "registry's address and that you are logged in to it.",
-            ) from None
-    printer.success(f"Pulled {ref}.")
+    reporter.step(f"Pulling {ref}")
+    layers: dict[str, tuple[int, int]] = {}  # layer id -> (bytes done, bytes in all)
+    try:
+        for event in client.api.pull(ref, stream=True, decode=True):
+            if "error" in event:
+                raise ImageError(f"pulling {ref} failed: {event['error']}")
+            detail = event.get("progressDetail") or {}
+            if event.get("status") == "Downloading" and detail.get("total"):
+                layers[event.get("id", "?")] = (detail["current"], detail["total"])
+                reporter.progress(f"Pulling {ref}", sum(d for d, _ in layers.values()),
+                                  sum(t for _, t in layers.values()))
+    except APIError as exc:
+        raise ImageError(
+            f"pulling {ref} failed: {exc.explanation or exc}",
+            hint="Check the image name (occ config get image), the "
+            "registry's address and that you are logged in to it.",
+        ) from None
+    reporter.success(f"Pulled {ref}.")
     return client.images.get(ref)

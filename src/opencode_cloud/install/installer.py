@@ -1,6 +1,6 @@
 """Offer to install Docker on a remote host that lacks it, and install it after a yes.
 
-The thin part around the pure plans of :mod:`install.plans`: it asks the host what it is
+The thin part around the pure plans of :mod:`distros.plans`: it asks the host what it is
 (one round trip), shows the person the distribution and the exact commands, asks, runs
 them as root in one SSH session with their output streamed under the host's prefix, opens
 the SSH connection anew so that the new ``docker`` group applies, and checks that the
@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from opencode_cloud.errors import OccError
-from opencode_cloud.install.plans import (
+from opencode_cloud.distros.plans import (
     MANUAL_URL,
     MARKER,
     ROOT,
     SUDO,
     SUDO_PROMPT,
+    SUDO_PROMPT_TEXT,
     InstallPlan,
     RemoteFacts,
     UnsupportedSystem,
@@ -36,7 +35,10 @@ from opencode_cloud.install.plans import (
     plan_install,
     remote_install_command,
 )
+from opencode_cloud.errors import OccError
+from opencode_cloud.report import Reporter
 
+SUDO_PROMPT_START = SUDO_PROMPT_TEXT.split("%", 1)[0]  # "[sudo] password for "
 INSTALL_TIMEOUT = 1800.0  # seconds for the whole installation (downloads included)
 ENGINE_TIMEOUT = 60.0  # seconds for the new Engine to answer through the forward
 DETECT_TIMEOUT = 60.0
@@ -196,25 +198,13 @@ def detect(conn: Any) -> RemoteFacts:
     return parse_detect_output(text)
 
 
-@contextlib.contextmanager
-def _no_echo(stream: Any) -> Iterator[None]:
-    """Typed characters (sudo's password) are not shown while the session reads them."""
-    import termios
-
-    fd = stream.fileno()
-    old = termios.tcgetattr(fd)
-    quiet = list(old)
-    quiet[3] &= ~termios.ECHO
-    termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    try:
-        yield
-    finally:
-        termios.tcsetattr(fd, termios.TCSANOW, old)
-
-
-def run_plan(conn: Any, plan: InstallPlan, privilege: str, printer: Any,
+def run_plan(conn: Any, plan: InstallPlan, privilege: str, reporter: Reporter,
              timeout: float = INSTALL_TIMEOUT) -> StepTracker:
-    """Run the plan in one session, streaming its output under the host's prefix."""
+    """Run the plan in one session, reporting each step and its output as it comes.
+
+    sudo's password prompt (``sudo-prompt``) is answered through ``reporter.secret``; the
+    answer goes to sudo on the host through the SSH session, never into an argument.
+    """
     name = conn.host.name
     total = len(plan.steps)
     tracker = StepTracker(plan)
@@ -222,23 +212,25 @@ def run_plan(conn: Any, plan: InstallPlan, privilege: str, printer: Any,
     def on_line(line: str) -> None:
         event = tracker.feed(line)
         if event is None:
-            if not printer.quiet:
-                printer.raw(line)
+            reporter.output(line)
             return
         kind, n = event
         if kind == "step":
             step = plan.steps[n - 1]
-            printer.line(f"({n}/{total}) {step.why}: {step.display()}", bold=True)
+            reporter.info(f"({n}/{total}) {step.why}: {step.display()}")
         elif kind == "skipped":
-            printer.detail(f"({n}/{total}) already done")
+            reporter.info(f"({n}/{total}) already done")
+
+    def answer(prompt: str) -> str | None:
+        if prompt.startswith(SUDO_PROMPT_START):
+            return reporter.secret(prompt)
+        return None  # any other unfinished line is just output
 
     command = remote_install_command(plan, privilege)
-    prompt = privilege == SUDO_PROMPT
-    stdin: Any = sys.stdin if prompt else subprocess.DEVNULL
     started = time.monotonic()
     try:
-        with _no_echo(sys.stdin) if prompt else contextlib.nullcontext():
-            returncode = conn.stream(command, on_line=on_line, stdin=stdin, timeout=timeout)
+        returncode = conn.stream(command, on_line=on_line, timeout=timeout,
+                                 answer=answer if privilege == SUDO_PROMPT else None)
     except subprocess.TimeoutExpired:
         raise DockerInstallFailed(
             f"the installation on {name} did not finish within {timeout / 60:.0f} minutes "
@@ -277,7 +269,7 @@ def _last(lines: list[str]) -> str:
 
 def engine_info(conn: Any, socket: str) -> dict[str, Any] | None:
     """The Engine's /info through occ's forwarded socket, or None if it does not answer."""
-    from opencode_cloud.hosts.probe import query_engine
+    from opencode_cloud.engine.probe import query_engine
 
     return query_engine(conn.docker_forward(socket), timeout=10)
 
@@ -320,12 +312,15 @@ def not_confirmed_without_terminal(name: str) -> DockerInstallNotConfirmed:
     )
 
 
-def offer_docker_install(conn: Any, host: Any, printer: Any, *, assume_yes: bool,
+def offer_docker_install(conn: Any, host: Any, reporter: Reporter, *, assume_yes: bool,
                          interactive: bool | None = None,
                          confirm: Callable[[str], bool] | None = None,
                          hosts_file: Path | None = None,
                          timeout: float = INSTALL_TIMEOUT) -> InstallReport | None:
     """Install Docker on ``host`` over ``conn`` after the person agrees (or ``assume_yes``).
+
+    Questions go through ``reporter`` (``interactive``, ``confirm``, ``secret`` for sudo's
+    password); ``interactive`` and ``confirm`` given here override it.
 
     Returns once Docker is usable through occ's forwarded socket (None if it already was).
     Raises :class:`DockerInstallNotConfirmed` when the person says no or cannot be asked
@@ -335,8 +330,8 @@ def offer_docker_install(conn: Any, host: Any, printer: Any, *, assume_yes: bool
     """
     name = host.name
     socket = host.config.effective_docker_socket
-    interactive = sys.stdin.isatty() if interactive is None else interactive
-    confirm = confirm or printer.confirm
+    interactive = reporter.interactive if interactive is None else interactive
+    confirm = confirm or reporter.confirm
     if engine_info(conn, socket) is not None:
         return None
     if not assume_yes and not interactive:
@@ -347,7 +342,7 @@ def offer_docker_install(conn: Any, host: Any, printer: Any, *, assume_yes: bool
     privilege = choose_privilege(facts, name, interactive=interactive,
                                  by_hand=manual_commands(plan, SUDO))
     for line in describe_plan(plan, facts, name, privilege):
-        printer.line(line)
+        reporter.info(line)
     if not assume_yes and not confirm(f"Install Docker on {name} now?"):
         raise DockerInstallNotConfirmed(
             f"Docker was not installed on {name}: you said no",
@@ -357,13 +352,13 @@ def offer_docker_install(conn: Any, host: Any, printer: Any, *, assume_yes: bool
         )
 
     started = time.monotonic()
-    run_plan(conn, plan, privilege, printer, timeout=timeout)
+    run_plan(conn, plan, privilege, reporter, timeout=timeout)
     # The login that ran the install is not in the docker group yet: log in anew.
     conn.disconnect()
     conn.ensure_master()
     info = wait_for_engine(conn, socket)
     if info is None:
-        from opencode_cloud.hosts.probe import probe_host
+        from opencode_cloud.engine.probe import probe_host
 
         problem = probe_host(conn).problem
         raise DockerInstallFailed(
@@ -375,6 +370,6 @@ def offer_docker_install(conn: Any, host: Any, printer: Any, *, assume_yes: bool
     clear_docker_missing(name, hosts_file)
     report = InstallReport(name, plan.system, len(plan.steps), time.monotonic() - started,
                            str(info.get("ServerVersion", "")), str(info.get("ApiVersion", "")))
-    printer.success(f"Docker {report.version} (API {report.api_version}) runs on {name}, and "
-                    f"occ reaches it over SSH (set up in {report.seconds:.0f} s).")
+    reporter.success(f"Docker {report.version} (API {report.api_version}) runs on {name}, "
+                     f"and occ reaches it over SSH (set up in {report.seconds:.0f} s).")
     return report

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -22,6 +23,8 @@ class Printer:
         self.color = color and sys.stdout.isatty()
         self.err_color = color and sys.stderr.isatty()
         self.host = host  # None = this machine: no prefix
+        # Called before any line is written: a reporter takes its spinner down here.
+        self.before_line: Callable[[], None] | None = None
 
     # -- building blocks -------------------------------------------------
     def _style(self, text: str, colored: bool, **style: Any) -> str:
@@ -33,6 +36,8 @@ class Printer:
         return self._style(f"[{self.host}]", colored, fg="cyan", bold=True) + " "
 
     def _emit(self, text: str, err: bool, **style: Any) -> None:
+        if self.before_line is not None:
+            self.before_line()
         colored = self.err_color if err else self.color
         pre = self.prefix(colored)
         for piece in text.splitlines() or [""]:
@@ -74,6 +79,8 @@ class Printer:
         self._emit(text, err=False)
 
     def json(self, payload: Any) -> None:
+        if self.before_line is not None:
+            self.before_line()
         if isinstance(payload, dict) and self.host is not None:
             payload = {"host": self.host, **payload}
         click.echo(json.dumps(payload, indent=2, default=str))
@@ -99,9 +106,3 @@ class Printer:
         width = max((len(key) for key, _ in pairs), default=0)
         for key, value in pairs:
             self.line(f"{key + ':':<{width + 1}} {value}")
-
-    def rich_console(self):
-        """A Rich console for spinners and progress bars (stderr, so stdout stays clean)."""
-        from rich.console import Console
-
-        return Console(stderr=True, no_color=not self.err_color, quiet=self.quiet)

@@ -1,4 +1,4 @@
-"""What every service operation needs: the Engine, the settings, the names, the printer."""
+"""What every service operation needs: the Engine, the settings, the names, the reporter."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.endpoint import DockerEndpoint
-from opencode_cloud.output.printer import Printer
+from opencode_cloud.report import SILENT, Reporter
 from opencode_cloud.service.names import ServiceNames
 
 
@@ -15,8 +15,7 @@ class ServiceContext:
     endpoint: DockerEndpoint
     config: Config
     names: ServiceNames
-    printer: Printer
-    verbose: int = 0
+    reporter: Reporter = SILENT
 
     @property
     def client(self):

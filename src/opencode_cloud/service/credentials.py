@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
-from opencode_cloud.service.names import ServiceNames, label
+from opencode_cloud.service.names import ServiceNames
 
 DEFAULT_USERNAME = "opencode"
 USERNAME_LABEL = label("auth.username")

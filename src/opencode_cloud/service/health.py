@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
-from opencode_cloud.output.progress import step_progress
 from opencode_cloud.service.context import ServiceContext
 
 PROBE = ["/usr/local/bin/occ-entrypoint", "probe"]
@@ -72,26 +71,25 @@ class NotHealthy(OccError):
 def wait_until_healthy(ctx: ServiceContext, container, timeout: float) -> Health:
     """Poll until the health endpoint answers; on failure include the last log lines."""
     deadline = time.monotonic() + timeout
-    with step_progress(ctx.printer, "Waiting for opencode to answer") as progress:
-        while True:
-            container.reload()
-            state = container.attrs["State"]
-            if not state.get("Running"):
-                raise NotHealthy(
-                    f"the container stopped (exit code {state.get('ExitCode')}) before opencode "
-                    "answered",
-                    hint="Its last log lines:\n" + last_logs(container),
-                )
-            health = probe(container, READINESS_PROBE_SECONDS)
-            if health.healthy:
-                return health
-            if time.monotonic() >= deadline:
-                raise NotHealthy(
-                    f"opencode did not answer within {timeout:.0f}s ({health.detail})",
-                    hint="Its last log lines:\n" + last_logs(container),
-                )
-            progress.line(health.detail)
-            time.sleep(0.25)
+    ctx.reporter.step("Waiting for opencode to answer")
+    while True:
+        container.reload()
+        state = container.attrs["State"]
+        if not state.get("Running"):
+            raise NotHealthy(
+                f"the container stopped (exit code {state.get('ExitCode')}) before opencode "
+                "answered",
+                hint="Its last log lines:\n" + last_logs(container),
+            )
+        health = probe(container, READINESS_PROBE_SECONDS)
+        if health.healthy:
+            return health
+        if time.monotonic() >= deadline:
+            raise NotHealthy(
+                f"opencode did not answer within {timeout:.0f}s ({health.detail})",
+                hint="Its last log lines:\n" + last_logs(container),
+            )
+        time.sleep(0.25)
 
 
 def last_logs(container, lines: int = 20) -> str:

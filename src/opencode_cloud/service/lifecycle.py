@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
@@ -50,7 +49,7 @@ def start(
     if image is None and existing is not None and is_rolled_back(existing):
         image, rolled_back = existing.image, True
     if image is None:
-        image = ensure_image(ctx.client, ctx.config, ctx.printer, verbose=ctx.verbose > 0)
+        image = ensure_image(ctx.client, ctx.config, ctx.reporter)
     wanted = spec.settings_summary(ctx.config, image.id, rolled_back)
 
     action, changes = "created", []
@@ -63,7 +62,7 @@ def start(
             existing.start()
             return StartOutcome("started", wait_until_healthy(ctx, existing, timeout), creds, [])
         changes = spec.describe_drift(current or {}, wanted)
-        ctx.printer.line(
+        ctx.reporter.info(
             f"Settings changed ({', '.join(changes)}): recreating the container; volumes are kept."
         )
         remove_container(existing)
@@ -96,25 +95,14 @@ def port_in_use_error(ctx: ServiceContext, text: str) -> OccError:
     key, port = ("cockpit_port", config.cockpit_port) if cockpit else \
         ("opencode_web_port", config.opencode_web_port)
     message = f"port {port} on {config.bind_address} is already in use {ctx.endpoint.where}"
-    # Only this machine's ports can be tried from here; for a host, let the person choose.
-    free = free_port_near(config.bind_address, port + 1) if ctx.endpoint.local else None
+    # Only an endpoint on this machine can try ports; for a host, let the person choose.
+    finder = ctx.endpoint.free_port_near
+    free = finder(config.bind_address, port + 1) if finder is not None else None
     if free is None:
         return OccError(message, hint=f"Choose another port: occ config set {key} PORT, "
                         "then occ start.")
     return OccError(message, hint=f"Port {free} is free: occ config set {key} {free}, then "
                     f"occ start (or: occ start --port {free}).")
-
-
-def free_port_near(address: str, first: int, tries: int = 50) -> int | None:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    for port in range(first, min(first + tries, 65536)):
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((address, port))
-            except OSError:
-                continue
-            return port
-    return None
 
 
 def stop(ctx: ServiceContext, timeout: int = 30) -> bool:

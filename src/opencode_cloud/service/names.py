@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
 
-LABEL_PREFIX = "dev.opencode-cloud"
 INSTANCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,40}$")
 HOME = "/home/opencoder"
 
@@ -20,10 +19,6 @@ VOLUME_MOUNTS = {
     "config": f"{HOME}/.config/opencode",
     "state": f"{HOME}/.local/state/opencode",
 }
-
-
-def label(name: str) -> str:
-    return f"{LABEL_PREFIX}.{name}"
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 from opencode_cloud.config.model import Config
+from opencode_cloud.engine.labels import label
 from opencode_cloud.service.credentials import Credentials
-from opencode_cloud.service.names import ServiceNames, label
+from opencode_cloud.service.names import ServiceNames
 
 WEB_PORT = 3000  # inside the container
 COCKPIT_PORT = 9090

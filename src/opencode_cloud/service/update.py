@@ -51,9 +51,7 @@ def describe(image) -> str:
 def plan_update(ctx: ServiceContext):
     """Make the target image available; returns (current container, new image)."""
     container = ctx.container()
-    new_image = ensure_image(
-        ctx.client, ctx.config, ctx.printer, refresh=True, verbose=ctx.verbose > 0
-    )
+    new_image = ensure_image(ctx.client, ctx.config, ctx.reporter, refresh=True)
     return container, new_image
 
 
@@ -70,8 +68,8 @@ def apply_update(ctx: ServiceContext, container, new_image, timeout: float) -> U
     except NotHealthy as failure:
         if old_image is None or old_image.id == new_image.id:
             raise
-        ctx.printer.warn(f"the new image did not become healthy: {failure.message}")
-        ctx.printer.line(f"Rolling back to {describe(old_image)}...")
+        ctx.reporter.warn(f"the new image did not become healthy: {failure.message}")
+        ctx.reporter.info(f"Rolling back to {describe(old_image)}...")
         start(ctx, timeout, image=old_image, rolled_back=True)
         raise UpdateRolledBack(
             f"update failed; rolled back to {describe(old_image)}, which is healthy again",

@@ -6,9 +6,12 @@ ControlPersist or ``occ host disconnect`` closes it. Every other ssh process occ
 waited for, and killed if occ is interrupted or fails, so only the master outlives a
 command.
 
+Retries and other remarks go to the injected :class:`~opencode_cloud.report.Reporter`;
+whether ssh may prompt (for a key's passphrase) is the reporter's ``interactive``.
+
 Typical use (issue 5 routes Docker through this)::
 
-    with HostConnection(resolve_host("web1"), printer) as conn:
+    with HostConnection(resolve_host("web1"), reporter) as conn:
         conn.ensure_master()                       # prompts/retries as needed
         result = conn.run(["docker", "ps"])        # CompletedProcess, remote exit status
         conn.forward_unix_socket(local, "/var/run/docker.sock")
@@ -19,20 +22,19 @@ Typical use (issue 5 routes Docker through this)::
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import itertools
 import os
 import re
 import select
 import subprocess
-import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from opencode_cloud.hosts.model import Host
+from opencode_cloud.report import SILENT, Reporter
 from opencode_cloud.ssh import argv as build
 from opencode_cloud.ssh import mux
 from opencode_cloud.ssh.config import HostFiles, host_files, render_ssh_config
@@ -93,34 +95,26 @@ def run_process(argv: Sequence[str], *, stdin: Any = subprocess.DEVNULL,
         return subprocess.CompletedProcess(list(argv), proc.returncode, out, err or b"")
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 class HostConnection:
     """SSH to one host from hosts.json through a shared master connection.
 
-    ``printer`` (optional) announces retries; ``interactive`` says whether ssh may prompt
-    for a key's passphrase (default: when stdin is a terminal). Without a terminal ssh
-    runs in BatchMode and fails at once instead of waiting for input nobody can give.
+    ``reporter`` announces retries; its ``interactive`` (or ``interactive`` given here) says
+    whether ssh may prompt for a key's passphrase, on the terminal occ was started from.
+    Otherwise ssh runs in BatchMode and fails at once instead of waiting for input nobody
+    can give.
     """
 
-    def __init__(self, host: Host, printer: Any = None, *, interactive: bool | None = None,
+    def __init__(self, host: Host, reporter: Reporter = SILENT, *,
+                 interactive: bool | None = None,
                  settings: SshSettings | None = None, hosts_file: Path | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         from opencode_cloud.config import paths
 
         self.host = host
-        self.printer = printer
+        self.reporter = reporter
         self.settings = settings or load_settings()
         self.hosts_file = hosts_file or paths.hosts_file()
-        self.interactive = sys.stdin.isatty() if interactive is None else interactive
+        self.interactive = reporter.interactive if interactive is None else interactive
         self.files: HostFiles = host_files(host, self.settings, self.hosts_file)
         self.target = build.SshTarget.for_host(
             host, self.files, batch=not self.interactive,
@@ -129,7 +123,6 @@ class HostConnection:
         self._prepared = False
         self._forwards: list[tuple[str, str]] = []
         self._serial = next(_SERIALS)  # two connection objects never share a socket path
-        self.master_started = False  # did this object open the master (a cold start)?
 
     # -- context manager ----------------------------------------------------------------
     def __enter__(self) -> HostConnection:
@@ -202,7 +195,10 @@ class HostConnection:
         """
         if self.master_alive():
             return False
-        with _locked(self.files.lock_file):  # two occ processes must not race for it
+        from opencode_cloud.storage.safe_file import lock_file
+
+        # Two occ processes must not race for it; a passphrase prompt may take a while.
+        with lock_file(self.files.lock_file, what=self.files.control_path, timeout=300):
             if self.master_alive():
                 return False
             identity = self.host.config.identity_file
@@ -220,18 +216,19 @@ class HostConnection:
                 attempt += 1
                 problem, stderr = self._start_master()
                 if problem is None:
-                    self.master_started = True
                     return True
                 if problem in RETRYABLE and attempt <= len(delays):
                     delay = delays[attempt - 1]
-                    self._announce(f"{self.destination.address}: {problem.value}, retrying in "
-                                   f"{format_delay(delay)} ({attempt}/{len(delays)})")
+                    self.reporter.notice(
+                        f"{self.destination.address}: {problem.value}, retrying in "
+                        f"{format_delay(delay)} ({attempt}/{len(delays)})")
                     self._sleep(delay)
                     continue
                 raise self._error(stderr, attempts=attempt, problem=problem)
 
     def _start_master(self) -> tuple[Problem | None, str]:
-        stdin: Any = sys.stdin if self.interactive else subprocess.DEVNULL
+        # Interactive: ssh asks for the passphrase on the terminal itself (inherited).
+        stdin: Any = None if self.interactive else subprocess.DEVNULL
         try:
             proc = run_process(build.master_argv(self.target), stdin=stdin,
                                timeout=None if self.interactive else MASTER_TIMEOUT,
@@ -242,12 +239,6 @@ class HostConnection:
         if proc.returncode == 0:
             return None, stderr
         return classify(stderr), stderr
-
-    def _announce(self, text: str) -> None:
-        if self.printer is None:
-            return
-        notice = getattr(self.printer, "notice", None) or self.printer.warn
-        notice(text)
 
     def disconnect(self) -> bool:
         """Close the master (``ssh -O exit``); True if one was running."""
@@ -281,14 +272,15 @@ class HostConnection:
         return proc
 
     def stream(self, remote: str | Sequence[str], *, on_line: Callable[[str], None],
-               stdin: Any = subprocess.DEVNULL, timeout: float | None = None,
-               idle_flush: float = STREAM_IDLE_FLUSH) -> int:
+               answer: Callable[[str], str | None] | None = None,
+               timeout: float | None = None, idle_flush: float = STREAM_IDLE_FLUSH) -> int:
         """Run a command on the host and pass its output (stdout and stderr together) to
         ``on_line`` line by line as it arrives; returns the remote exit status.
 
-        A line left unfinished for ``idle_flush`` seconds (a prompt waiting for an answer,
-        such as sudo's) is passed on as it is. ``stdin``: what the remote command reads
-        (default nothing; the person's terminal for a prompt). ssh's own failures raise
+        A line left unfinished for ``idle_flush`` seconds is a prompt waiting for an
+        answer (such as sudo's): it goes to ``answer``, whose reply (if not None) is sent
+        to the remote command's input as one line; without ``answer`` it is passed to
+        ``on_line`` as it is, and the command reads nothing. ssh's own failures raise
         SshError; on a timeout, Ctrl-C or any error the ssh process is killed and reaped.
         """
         self.ensure_master()
@@ -301,8 +293,17 @@ class HostConnection:
             recent.append(line)
             on_line(line)
 
-        proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        def prompted(text: str) -> None:
+            reply = answer(text) if answer is not None else None
+            if reply is None:
+                emit(text)
+                return
+            assert proc.stdin is not None
+            proc.stdin.write(reply.encode() + b"\n")
+            proc.stdin.flush()
+
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.PIPE if answer else subprocess.DEVNULL)
         try:
             assert proc.stdout is not None
             fd = proc.stdout.fileno()
@@ -317,7 +318,7 @@ class HostConnection:
                 if not ready:
                     pending = lines.take_pending()
                     if pending is not None:
-                        emit(pending)
+                        prompted(pending)
                     continue
                 data = os.read(fd, 65536)
                 if not data:
@@ -333,8 +334,10 @@ class HostConnection:
             proc.wait()
             raise
         finally:
-            if proc.stdout is not None:
-                proc.stdout.close()
+            for pipe in (proc.stdout, proc.stdin):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
         if returncode == 255:
             text = "\n".join(recent)
             problem = classify(text)

@@ -14,11 +14,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+from opencode_cloud.errors import OccError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
+LOCK_TIMEOUT = 60.0  # seconds another occ may hold a file before we give up
+LOCK_NOTICE_AFTER = 2.0  # seconds of waiting before saying whom we wait for
+T = TypeVar("T")
+
+# Where "waiting for another occ" goes; the CLI points it at its reporter at start-up.
+wait_notice: Callable[[str], None] | None = None
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -29,17 +39,60 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
+class LockTimeout(OccError):
+    """Another occ process held a file for longer than we wait."""
+
+
+def _holder(fd: int) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        text = os.pread(fd, 32, 0).decode().strip()
+        if text.isdigit():
+            return f"pid {text}"
+    return "pid unknown"
+
+
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive advisory lock for ``path`` (on ``path.lock``) inside the block."""
-    ensure_private_dir(path.parent)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+def lock_file(lock_path: Path, *, what: Path | None = None,
+              timeout: float | None = LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_path`` inside the block.
+
+    The holder's pid is written into the lock file, so that a waiting occ can say whom it
+    waits for ("waiting for another occ (pid N) to finish with FILE", after 2 s) and, after
+    ``timeout`` seconds (None: no limit), fail with an error naming it.
+    """
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        started = time.monotonic()
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                waited = time.monotonic() - started
+                name = what or lock_path
+                if not told and waited >= LOCK_NOTICE_AFTER and wait_notice is not None:
+                    wait_notice(f"waiting for another occ ({_holder(fd)}) to finish with {name}")
+                    told = True
+                if timeout is not None and waited >= timeout:
+                    raise LockTimeout(
+                        f"another occ ({_holder(fd)}) has held {name} for over {timeout:.0f} s",
+                        hint="Let it finish, or end it if it hangs, then run the command again.",
+                    ) from None
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+@contextlib.contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold the lock of ``path`` (on ``path.lock`` beside it) inside the block."""
+    ensure_private_dir(path.parent)
+    with lock_file(path.with_name(path.name + ".lock"), what=path):
+        yield
 
 
 def read_text(path: Path) -> str | None:
@@ -81,3 +134,18 @@ def update_text(path: Path, change: Callable[[str | None], str]) -> str:
         new_text = change(read_text(path))
         atomic_write(path, new_text)
         return new_text
+
+
+def update_document(path: Path, parse: Callable[[str], T], empty: Callable[[], T],
+                    render: Callable[[T], str], change: Callable[[T], T]) -> T:
+    """The locked read-modify-write of a validated document (config.json, hosts.json):
+    parse the current text (``empty()`` when there is no file), apply ``change``, write
+    ``render`` of the result. Nothing is written when parsing or ``change`` raises."""
+    result: list[T] = []
+
+    def transform(old_text: str | None) -> str:
+        result.append(change(empty() if old_text is None else parse(old_text)))
+        return render(result[0])
+
+    update_text(path, transform)
+    return result[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import NotRunningError
 
@@ -30,6 +30,6 @@ def credentials_command(as_json: bool) -> None:
             hint="Run 'occ start'; it generates them.",
         )
     if as_json:
-        service.printer.json({"username": creds.username, "password": creds.password})
+        printer_of(service).json({"username": creds.username, "password": creds.password})
     else:
-        service.printer.key_values([("Username", creds.username), ("Password", creds.password)])
+        printer_of(service).key_values([("Username", creds.username), ("Password", creds.password)])

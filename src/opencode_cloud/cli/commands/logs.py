@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 
 
@@ -47,7 +47,7 @@ def logs_command(lines: str, follow: bool, timestamps: bool, grep: str | None) -
     service = open_service()
     try:
         for line in log_lines(service, count, follow, timestamps, grep):
-            service.printer.raw(line)
+            printer_of(service).raw(line)
     except KeyboardInterrupt:  # Ctrl-C ends following; that is not an error
         return
     if follow:
@@ -56,4 +56,4 @@ def logs_command(lines: str, follow: bool, timestamps: bool, grep: str | None) -
         # raises, and becomes an explained error with a non-zero exit.
         container = service.container()
         state = container.status if container is not None else "removed"
-        service.printer.line(f"The container is {state}; no more logs to follow.")
+        printer_of(service).line(f"The container is {state}; no more logs to follow.")

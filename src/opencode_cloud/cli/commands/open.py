@@ -11,7 +11,7 @@ import time
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import NotRunningError, OccError
 from opencode_cloud.service.context import ServiceContext
@@ -60,7 +60,7 @@ def bring_home(service: ServiceContext, *, cockpit: bool = False, local_port: in
 
     address, port = published_port(service, cockpit)
     endpoint = service.endpoint
-    out = service.printer
+    out = printer_of(service)
     what = "Cockpit" if cockpit else "the opencode web UI"
     if endpoint.forward_port is None:  # this machine: the URL works as it is
         url = url_for(address, port)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import OccError
 
@@ -37,8 +37,8 @@ def reset_command(volumes: bool, force: bool) -> None:
 
     removed = reset(service, volumes)
     if removed:
-        service.printer.success("Removed " + ", ".join(removed) + ".")
+        printer_of(service).success("Removed " + ", ".join(removed) + ".")
     else:
-        service.printer.line("Nothing to remove.")
+        printer_of(service).line("Nothing to remove.")
     if not volumes:
-        service.printer.detail("Volumes kept; 'occ start' creates a fresh container on them.")
+        printer_of(service).detail("Volumes kept; 'occ start' creates a fresh container on them.")

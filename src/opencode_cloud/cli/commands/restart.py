@@ -5,7 +5,11 @@ from __future__ import annotations
 import click
 
 from opencode_cloud.cli.commands.start import report_started
-from opencode_cloud.cli.service_target import ServiceCommand, open_service, readiness_timeout_option
+from opencode_cloud.cli.service_target import (
+    ServiceCommand,
+    open_service,
+    readiness_timeout_option,
+)
 from opencode_cloud.cli.state import global_options
 
 

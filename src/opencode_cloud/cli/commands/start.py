@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service, readiness_timeout_option
+from opencode_cloud.cli.service_target import (
+    ServiceCommand,
+    open_service,
+    printer_of,
+    readiness_timeout_option,
+)
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.lifecycle import StartOutcome
@@ -60,7 +65,7 @@ def url_of(service: ServiceContext) -> str:
 
 
 def report_started(service: ServiceContext, outcome: StartOutcome) -> None:
-    out = service.printer
+    out = printer_of(service)
     config = service.config
     version = f" (opencode {outcome.health.version})" if outcome.health.version else ""
     out.success(HEADLINES[outcome.action].rstrip(".") + version + ".")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 
 
@@ -26,7 +26,7 @@ def status_command(as_json: bool) -> None:
     service = open_service()
     report = collect_status(service)
     healthy = report["state"] == "running" and report["health"] == "healthy"
-    out = service.printer
+    out = printer_of(service)
     if as_json:
         out.json(report)
     elif not out.quiet:

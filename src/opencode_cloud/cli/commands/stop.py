@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from opencode_cloud.cli.service_target import ServiceCommand, open_service
+from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 
 
@@ -28,6 +28,6 @@ def stop_command(timeout: int) -> None:
 
     service = open_service()
     if stop(service, timeout):
-        service.printer.success("opencode stopped. Your work is kept; 'occ start' resumes.")
+        printer_of(service).success("opencode stopped. Your work is kept; 'occ start' resumes.")
     else:
-        service.printer.line("opencode is not running; nothing to stop.")
+        printer_of(service).line("opencode is not running; nothing to stop.")

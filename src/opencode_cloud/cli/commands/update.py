@@ -8,6 +8,7 @@ from opencode_cloud.cli.service_target import (
     ServiceCommand,
     confirm_or_fail,
     open_service,
+    printer_of,
     readiness_timeout_option,
 )
 from opencode_cloud.cli.state import global_options
@@ -32,7 +33,7 @@ def update_command(yes: bool, rollback: bool, timeout: float) -> None:
     from opencode_cloud.service import update
 
     service = open_service()
-    out = service.printer
+    out = printer_of(service)
     if rollback:
         if not yes:
             confirm_or_fail("Roll back and restart opencode (a short downtime)?", "--yes")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from opencode_cloud.install.os_release import OsRelease
+from opencode_cloud.distros.os_release import OsRelease
 
 MANUAL_URL = "https://docs.docker.com/engine/install/"
 DOCKER_CE_RHEL_REPO = "https://download.docker.com/linux/rhel/docker-ce.repo"
@@ -40,7 +40,7 @@ class Step:
 
     def display(self) -> str:
         """The command exactly as occ runs it as root (environment included)."""
-        command = self.shell(use_sudo=False, sudo_prompt=False)
+        command = self.shell()
         return f"{shlex.join(self.unless)} || {command}" if self.unless else command
 
     def typed(self, prefix: str = "") -> str:
@@ -49,15 +49,11 @@ class Step:
         command = prefix + shlex.join(self.argv)
         return f"{prefix}{shlex.join(self.unless)} || {command}" if self.unless else command
 
-    def shell(self, use_sudo: bool, sudo_prompt: bool = False) -> str:
-        """The step as one remote shell command line, every value quoted."""
+    def shell(self) -> str:
+        """The step as one shell command line for root, every value quoted (the whole
+        script runs under one sudo: :func:`remote_install_command`)."""
         env = [f"{key}={shlex.quote(value)}" for key, value in self.env]
-        words = [shlex.quote(word) for word in self.argv]
-        if use_sudo:
-            # sudo resets the environment, so variables go through env(1) after it.
-            sudo = ["sudo"] if sudo_prompt else ["sudo", "-n"]
-            return " ".join([*sudo, "--", *(["env", *env] if env else []), *words])
-        return " ".join([*env, *words])
+        return " ".join([*env, *(shlex.quote(word) for word in self.argv)])
 
 
 @dataclass(frozen=True)
@@ -65,9 +61,6 @@ class InstallPlan:
     family: str
     system: str
     steps: tuple[Step, ...]
-
-    def commands(self, use_sudo: bool, sudo_prompt: bool = False) -> list[str]:
-        return [step.shell(use_sudo, sudo_prompt) for step in self.steps]
 
 
 def _step(why: str, *argv: str, unless: tuple[str, ...] = (), **env: str) -> Step:
@@ -206,6 +199,16 @@ def family_of(os: OsRelease) -> str:
     raise UnsupportedSystem(os)
 
 
+def typed_package_commands(os: OsRelease) -> str | None:
+    """How a person installs Docker's packages there by hand (``sudo …; sudo …``), from the
+    same plans occ runs; None for a system occ does not know."""
+    try:
+        family = family_of(os)
+    except UnsupportedSystem:
+        return None
+    return "; ".join(step.typed("sudo ") for step in FAMILIES[family][1](os))
+
+
 def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool, *,
                  installed: bool = False) -> InstallPlan:
     """The whole plan: packages, the daemon started now and at boot, the user in the group.
@@ -236,6 +239,10 @@ def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool, *,
     return InstallPlan(family, os.pretty_name, tuple(steps))
 
 
+# A POSIX sh test: is Docker's daemon installed? (Not always on PATH for a plain login.)
+DOCKERD_INSTALLED = ("command -v dockerd >/dev/null 2>&1 || [ -x /usr/bin/dockerd ] || "
+                     "[ -x /usr/sbin/dockerd ]")
+
 # Run on the remote (POSIX sh), facts back: os-release, init system, who, docker presence,
 # and whether sudo works without a password (``sudo -n true`` never prompts).
 DETECT_SCRIPT = (
@@ -246,9 +253,7 @@ DETECT_SCRIPT = (
     "else echo init=sysv; fi; "
     "echo uid=$(id -u); "
     "echo user=$(id -un); "
-    "command -v docker >/dev/null 2>&1 && echo docker=installed || echo docker=missing; "
-    "if command -v dockerd >/dev/null 2>&1 || [ -x /usr/bin/dockerd ] || "
-    "[ -x /usr/sbin/dockerd ]; then echo dockerd=installed; else echo dockerd=missing; fi; "
+    f"if {DOCKERD_INSTALLED}; then echo dockerd=installed; else echo dockerd=missing; fi; "
     "if command -v sudo >/dev/null 2>&1; then echo sudo=yes; "
     "if sudo -n true >/dev/null 2>&1; then echo sudo_nopasswd=yes; "
     "else echo sudo_nopasswd=no; fi; else echo sudo=no; fi"
@@ -265,7 +270,6 @@ class RemoteFacts:
     os_release: OsRelease
     init: str
     uid: int
-    docker_installed: bool
     has_sudo: bool
     user: str = ""
     engine_installed: bool = False  # dockerd is there (the package is installed)
@@ -273,7 +277,7 @@ class RemoteFacts:
 
 
 def parse_detect_output(text: str) -> RemoteFacts:
-    from opencode_cloud.install.os_release import parse_os_release
+    from opencode_cloud.distros.os_release import parse_os_release
 
     release_text, _, facts_text = text.partition("--occ--")
     facts = dict(line.split("=", 1) for line in facts_text.split() if "=" in line)
@@ -281,7 +285,6 @@ def parse_detect_output(text: str) -> RemoteFacts:
         os_release=parse_os_release(release_text),
         init=facts.get("init", "sysv"),
         uid=int(facts.get("uid", "-1") or -1),
-        docker_installed=facts.get("docker") == "installed",
         has_sudo=facts.get("sudo") == "yes",
         user=facts.get("user", ""),
         engine_installed=facts.get("dockerd") == "installed",
@@ -302,7 +305,7 @@ def install_script(plan: InstallPlan) -> str:
     lines = ["exec 2>&1", 'PATH="${PATH:+$PATH:}/usr/local/sbin:/usr/sbin:/sbin"', "export PATH"]
     for n, step in enumerate(plan.steps, 1):
         lines.append(f"echo '{MARKER} step {n}'")
-        run = f"{step.shell(use_sudo=False)} </dev/null"
+        run = f"{step.shell()} </dev/null"
         if step.unless:
             check = f"{shlex.join(step.unless)} </dev/null >/dev/null 2>&1"
             lines.append(f"if {check}; then echo '{MARKER} skipped {n}'; else {run}; fi "

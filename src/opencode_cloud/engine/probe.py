@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from opencode_cloud.distros.os_release import OsRelease
+from opencode_cloud.distros.plans import DOCKERD_INSTALLED, MANUAL_URL, typed_package_commands
 from opencode_cloud.errors import OccError
 
 MARKER = "occ-probe-v1"
 
 _SCRIPT = r"""sock=__SOCK__
 echo __MARKER__
-[ -r /etc/os-release ] && sed -nE 's/^(PRETTY_NAME|NAME|VERSION_ID|ID)=/os_\1=/p' /etc/os-release
+[ -r /etc/os-release ] &&
+  sed -nE 's/^(PRETTY_NAME|NAME|VERSION_ID|ID|ID_LIKE)=/os_\1=/p' /etc/os-release
 echo "uname=$(uname -srm)"
 echo "whoami=${LOGNAME:-${USER:-$(id -un)}}"
 if command -v docker >/dev/null 2>&1; then echo cli=yes; else echo cli=no; fi
-if command -v dockerd >/dev/null 2>&1 || [ -x /usr/bin/dockerd ] || [ -x /usr/sbin/dockerd ]
-then echo engine=yes; else echo engine=no; fi
+if __DOCKERD_INSTALLED__; then echo engine=yes; else echo engine=no; fi
 if [ -S "$sock" ]; then
   echo socket=yes
   if [ -r "$sock" ] && [ -w "$sock" ]; then echo socket_access=yes; else echo socket_access=no; fi
@@ -43,7 +45,8 @@ echo "docker_out=$(printf '%s' "$out" | tr '\n' ' ')"
 
 def probe_command(docker_socket: str) -> str:
     """The remote command: POSIX sh, whatever the login shell; the socket path is quoted."""
-    script = _SCRIPT.replace("__SOCK__", shlex.quote(docker_socket)).replace("__MARKER__", MARKER)
+    script = (_SCRIPT.replace("__SOCK__", shlex.quote(docker_socket))
+              .replace("__MARKER__", MARKER).replace("__DOCKERD_INSTALLED__", DOCKERD_INSTALLED))
     return shlex.join(["sh", "-c", script])
 
 
@@ -88,8 +91,10 @@ class ProbeResult:
         return words[-1] if len(words) >= 3 else ""
 
     @property
-    def os_id(self) -> str:
-        return self.get("os_ID")
+    def os_release(self) -> OsRelease:
+        return OsRelease(id=self.get("os_ID").lower() or "linux",
+                         id_like=tuple(self.get("os_ID_LIKE").lower().split()),
+                         version_id=self.get("os_VERSION_ID"), pretty_name=self.os_name)
 
 
 def _unquote(value: str) -> str:
@@ -117,7 +122,6 @@ class DockerState(Enum):
     NOT_RUNNING = "daemon not running"
     PERMISSION = "permission denied"
     NO_FORWARDING = "socket not forwardable over SSH"
-    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -154,19 +158,12 @@ def diagnose_docker(probe: ProbeResult, engine: dict[str, Any] | None,
                        detail=out or "the socket exists but nothing answers on it")
 
 
-def install_hint(os_id: str) -> str:
-    if os_id in {"debian", "ubuntu", "raspbian", "linuxmint", "pop"}:
-        how = "sudo apt-get install docker.io"
-    elif os_id in {"fedora", "rhel", "centos", "rocky", "almalinux"}:
-        how = "sudo dnf install moby-engine (or Docker's own docker-ce packages)"
-    elif os_id in {"alpine"}:
-        how = "sudo apk add docker"
-    elif os_id in {"arch", "manjaro"}:
-        how = "sudo pacman -S docker"
-    else:
-        how = "your distribution's Docker Engine package (see docs.docker.com/engine/install)"
-    return f"Install Docker Engine on the host: {how}; then start it and add your user to " \
-           "the docker group."
+def install_hint(os_release: OsRelease) -> str:
+    """Installing Docker by hand, in the words of the plan occ itself would run."""
+    typed = typed_package_commands(os_release)
+    how = typed or f"your distribution's Docker Engine package (see {MANUAL_URL})"
+    return f"install Docker Engine on the host yourself: {how}; then start it and add " \
+           "your user to the docker group."
 
 
 class DockerProblem(OccError):
@@ -186,8 +183,7 @@ def docker_problem(check: DockerCheck, probe: ProbeResult, host: str, socket: st
         return DockerProblem(
             "Docker is not installed on the host",
             f"Let occ install it: {finish} (it shows the commands and asks first; --yes "
-            "for scripts). Or "
-            + install_hint(probe.os_id)[0].lower() + install_hint(probe.os_id)[1:],
+            "for scripts). Or " + install_hint(probe.os_release),
             state=check.state, host=host)
     if check.state is DockerState.NOT_RUNNING:
         return DockerProblem(
@@ -211,9 +207,7 @@ def docker_problem(check: DockerCheck, probe: ProbeResult, host: str, socket: st
             f"{host}' so the next connection logs in with the new group. Or let occ do "
             f"both: {finish}",
             state=check.state, host=host)
-    return DockerProblem(f"Docker on the host answered with an error{detail}",
-                         "Check the Docker Engine there: sudo docker info",
-                         state=check.state, host=host)
+    raise AssertionError(f"no problem to explain for Docker state {check.state}")
 
 
 @dataclass
@@ -230,7 +224,6 @@ class HostReport:
     docker: DockerCheck | None = None
     docker_socket: str = ""
     problem: DockerProblem | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         docker = self.docker

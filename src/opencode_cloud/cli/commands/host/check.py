@@ -1,0 +1,113 @@
+"""``occ host test`` and ``occ host install-docker``: is the host usable, and make it so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from opencode_cloud.cli.state import LocalOnlyCommand, global_options, interactive, make_printer, make_reporter
+from opencode_cloud.hosts import store
+from opencode_cloud.hosts.model import HostConfig, HostsFile
+
+
+def print_report(out: Any, conn: Any, report: Any) -> None:
+    """What ``probe_host`` found, as the lines ``host add`` and ``host test`` show."""
+    from opencode_cloud.engine.probe import DockerState
+
+    c = conn.host.config
+    who = f"{c.user}@" if c.user else ""
+    how = (f"new connection in {report.connect_ms:.0f} ms" if report.new_connection
+           else "reused the open connection")
+    out.success(f"SSH: ok, {who}{c.hostname}{':' + str(c.port) if c.port else ''} ({how})")
+    if report.os_name:
+        out.line(f"OS: {report.os_name}" + (f" ({report.arch})" if report.arch else ""))
+    docker = report.docker
+    if docker is not None and docker.state is DockerState.OK:
+        out.success(f"Docker: server {docker.version} (API {docker.api_version}); socket "
+                    f"{report.docker_socket} usable over SSH, round trip "
+                    f"{report.command_ms:.0f} ms")
+    elif docker is not None:
+        out.line(f"Docker: {docker.state.value}")
+
+
+@click.command("test", cls=LocalOnlyCommand)
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option("-y", "--yes", "assume_yes", is_flag=True,
+              help="If Docker is missing there, install it without asking.")
+@global_options
+def test(name: str, as_json: bool, assume_yes: bool) -> None:
+    """Check SSH (and its round trip), the OS and Docker on a host.
+
+    The exit status is 0 only if Docker there is usable; with -q nothing but errors
+    is printed. If Docker is missing, occ offers to install it in a terminal (or with
+    --yes); with --json it only reports.
+    """
+    from opencode_cloud.engine.probe import DockerState, probe_host
+    from opencode_cloud.ssh.connection import HostConnection
+
+    host = store.resolve_host(name)
+    reporter = make_reporter(name)
+    with HostConnection(host, reporter) as conn:
+        report = probe_host(conn)
+        if as_json:
+            make_printer().json(report.to_json())
+        else:
+            print_report(reporter.printer, conn, report)
+        missing = report.problem is not None and report.problem.state is DockerState.MISSING
+        if missing != host.config.docker_missing:
+            set_docker_missing(name, host.config, missing)
+        if missing and not as_json and (assume_yes or interactive()):
+            from opencode_cloud.install.installer import offer_docker_install
+
+            offer_docker_install(conn, host, reporter, assume_yes=assume_yes)  # a no raises
+            print_report(reporter.printer, conn, probe_host(conn))
+            return
+    if report.problem is not None:
+        raise report.problem
+
+
+@click.command("install-docker", cls=LocalOnlyCommand)
+@click.argument("name")
+@click.option("-y", "--yes", "assume_yes", is_flag=True,
+              help="Do not ask (for scripts). sudo may still ask for its password.")
+@global_options
+def install_docker(name: str, assume_yes: bool) -> None:
+    """Install Docker on a host, or finish a half-done install.
+
+    occ shows the distribution it found and the exact commands, and asks first. It uses
+    the distribution's own signed packages (or Docker's signed repository), starts the
+    daemon now and at boot, adds your SSH user to the docker group, and checks that the
+    Engine answers over SSH. Running it again is safe: it finishes what is left.
+    """
+    from opencode_cloud.engine.probe import DockerState, probe_host
+    from opencode_cloud.install.installer import offer_docker_install
+    from opencode_cloud.ssh.connection import HostConnection
+
+    host = store.resolve_host(name)
+    reporter = make_reporter(name)
+    with HostConnection(host, reporter) as conn:
+        report = probe_host(conn)
+        docker = report.docker
+        if docker is not None and docker.state is DockerState.OK:
+            if host.config.docker_missing:
+                set_docker_missing(name, host.config, False)
+            reporter.success(f"Docker {docker.version} already works on {name}; nothing to do.")
+            return
+        if report.problem is not None and report.problem.state is DockerState.NO_FORWARDING:
+            raise report.problem  # installing cannot fix the host's sshd settings
+        offer_docker_install(conn, host, reporter, assume_yes=assume_yes)
+
+
+def set_docker_missing(name: str, seen: HostConfig, missing: bool) -> None:
+    def change(hosts: HostsFile) -> HostsFile:
+        current = hosts.hosts.get(name)
+        if current != seen:  # changed meanwhile: leave it alone
+            return hosts
+        return hosts.with_host(name, current.changed(docker_missing=missing))
+
+    store.change_hosts(change)
+
+
+COMMANDS = [test, install_docker]
