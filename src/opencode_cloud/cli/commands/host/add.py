@@ -8,7 +8,13 @@ import click
 
 from opencode_cloud.cli.commands.host import fields
 from opencode_cloud.cli.commands.host.check import print_report
-from opencode_cloud.cli.state import LocalOnlyCommand, global_options, interactive, make_printer, make_reporter
+from opencode_cloud.cli.state import (
+    LocalOnlyCommand,
+    global_options,
+    interactive,
+    make_printer,
+    make_reporter,
+)
 from opencode_cloud.errors import ConfigError, OccError
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts import validation as v

@@ -6,7 +6,13 @@ from typing import Any
 
 import click
 
-from opencode_cloud.cli.state import LocalOnlyCommand, global_options, interactive, make_printer, make_reporter
+from opencode_cloud.cli.state import (
+    LocalOnlyCommand,
+    global_options,
+    interactive,
+    make_printer,
+    make_reporter,
+)
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts.model import HostConfig, HostsFile
 
