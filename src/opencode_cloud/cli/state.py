@@ -25,6 +25,10 @@ class AppState:
     endpoint: Any = None
     engine: Any = None  # the context manager that yielded the endpoint (RemoteEngine, …)
     reporter: Any = None
+    # --group/--all/--parallel of a fleet command (cli/fleet.py)
+    groups: tuple[str, ...] = ()
+    all_hosts: bool = False
+    parallel: int | None = None
 
     @property
     def color(self) -> bool:

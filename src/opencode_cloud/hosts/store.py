@@ -170,3 +170,23 @@ def resolve_target(host_option: str | None, local: bool,
     if hosts.default_host is not None:
         return resolve_host(hosts.default_host, hosts)
     return None
+
+
+def select_hosts(groups: tuple[str, ...] | list[str], all_hosts: bool,
+                 hosts: HostsFile | None = None) -> list[Host]:
+    """The hosts of ``--group G`` (the union of every group given) or of ``--all`` (every
+    host in hosts.json; this machine is never one of them), in name order."""
+    hosts = hosts if hosts is not None else load_hosts()
+    if not hosts.hosts:
+        raise OccError("there are no hosts in hosts.json yet",
+                       hint="Add one with: occ host add NAME HOSTNAME [-g GROUP]")
+    if all_hosts:
+        return [h for n in hosts.names() if (h := hosts.get(n)) is not None]
+    known = sorted({g for c in hosts.hosts.values() for g in c.groups})
+    missing = [g for g in groups if g not in known]
+    if missing:
+        listed = ", ".join(known) if known else "none yet (occ host edit NAME --add-group G)"
+        raise OccError(f"no host is in group '{missing[0]}'",
+                       hint=f"Groups in hosts.json: {listed}.")
+    names = sorted({n for n, c in hosts.hosts.items() if set(c.groups) & set(groups)})
+    return [h for n in names if (h := hosts.get(n)) is not None]

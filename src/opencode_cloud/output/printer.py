@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,9 @@ from opencode_cloud.errors import OccError
 
 
 class Printer:
+    # One lock for every printer: lines of hosts worked on at once never tear.
+    _write_lock = threading.Lock()
+
     def __init__(self, *, quiet: bool = False, color: bool = True, host: str | None = None):
         self.quiet = quiet
         self.color = color and sys.stdout.isatty()
@@ -40,8 +44,9 @@ class Printer:
             self.before_line()
         colored = self.err_color if err else self.color
         pre = self.prefix(colored)
-        for piece in text.splitlines() or [""]:
-            click.echo(pre + self._style(piece, colored, **style), err=err)
+        lines = [pre + self._style(piece, colored, **style) for piece in text.splitlines() or [""]]
+        with self._write_lock:
+            click.echo("\n".join(lines), err=err)
 
     # -- what commands call ------------------------------------------------
     def line(self, text: str = "", **style: Any) -> None:

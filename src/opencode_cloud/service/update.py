@@ -29,6 +29,12 @@ class UpdateOutcome:
     opencode_version: str | None
     start: StartOutcome | None = None
 
+    @property
+    def summary(self) -> str:
+        version = f" (opencode {self.opencode_version})" if self.opencode_version else ""
+        return {"up-to-date": "already up to date: ", "updated": "updated to ",
+                "rolled-back": "rolled back to "}[self.action] + self.image + version
+
 
 def repository(ref: str) -> str:
     if "@" in ref:

@@ -27,6 +27,7 @@ import os
 import re
 import select
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -53,6 +54,33 @@ STREAM_IDLE_FLUSH = 0.5  # seconds before an unfinished output line (a prompt) i
 CONTROL_TIMEOUT = 15.0  # seconds for -O check/exit/forward/cancel (local requests)
 _MASTER_PID = re.compile(r"Master running \(pid=(\d+)\)")
 _SERIALS = itertools.count(1)
+# Every ssh process a command is waiting for (not the detached masters), so that a fleet
+# run that is cancelled can end them from its main thread: end_children().
+_CHILDREN: set[subprocess.Popen[bytes]] = set()
+_CHILDREN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _tracked(proc: subprocess.Popen[bytes]):
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(proc)
+    try:
+        yield proc
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.discard(proc)
+
+
+def end_children() -> None:
+    """Kill and reap every ssh process occ still waits for (the masters stay)."""
+    with _CHILDREN_LOCK:
+        children = list(_CHILDREN)
+    for proc in children:
+        with contextlib.suppress(OSError):
+            proc.kill()
+    for proc in children:
+        with contextlib.suppress(Exception):
+            proc.wait(timeout=5)
 
 
 def retry_delays(base: float, retries: int = RETRIES) -> list[float]:
@@ -83,6 +111,7 @@ def run_process(argv: Sequence[str], *, stdin: Any = subprocess.DEVNULL,
             list(argv), stdin=stdin, stdout=subprocess.PIPE,
             stderr=err_file if err_file is not None else subprocess.PIPE,
         )
+        stack.enter_context(_tracked(proc))
         try:
             out, err = proc.communicate(input, timeout=timeout)
         except BaseException:
@@ -304,6 +333,8 @@ class HostConnection:
 
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 stdin=subprocess.PIPE if answer else subprocess.DEVNULL)
+        tracking = _tracked(proc)
+        tracking.__enter__()
         try:
             assert proc.stdout is not None
             fd = proc.stdout.fileno()
@@ -334,6 +365,7 @@ class HostConnection:
             proc.wait()
             raise
         finally:
+            tracking.__exit__(None, None, None)
             for pipe in (proc.stdout, proc.stdin):
                 if pipe is not None:
                     with contextlib.suppress(OSError):

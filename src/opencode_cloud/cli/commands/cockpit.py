@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from opencode_cloud.cli.fleet import one_target_only
 from opencode_cloud.cli.service_target import ServiceCommand, open_service
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import OccError
@@ -11,6 +12,7 @@ from opencode_cloud.errors import OccError
 
 @click.command("cockpit", cls=ServiceCommand)
 @click.option("--print-url", is_flag=True, help="Only print the URL, do not open a browser.")
+@one_target_only
 @global_options
 def cockpit_command(print_url: bool) -> None:
     """Open Cockpit (a web console for the sandbox); log in with 'occ credentials'.

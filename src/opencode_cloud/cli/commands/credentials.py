@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from opencode_cloud.cli.fleet import one_target_only
 from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import NotRunningError
@@ -11,6 +12,7 @@ from opencode_cloud.errors import NotRunningError
 
 @click.command("credentials", cls=ServiceCommand)
 @click.option("--json", "as_json", is_flag=True, help='Print {"username": …, "password": …}.')
+@one_target_only
 @global_options
 def credentials_command(as_json: bool) -> None:
     """Print the login for the web UI (and Cockpit).

@@ -11,6 +11,7 @@ import time
 
 import click
 
+from opencode_cloud.cli.fleet import one_target_only
 from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 from opencode_cloud.errors import NotRunningError, OccError
@@ -23,6 +24,7 @@ from opencode_cloud.service.context import ServiceContext
               help="Port on this machine for a remote target (default: the same as there, "
               "or a free one).")
 @click.option("--print-url", is_flag=True, help="Print the URL instead of opening a browser.")
+@one_target_only
 @global_options
 def open_command(cockpit: bool, local_port: int | None, print_url: bool) -> None:
     """Open the web UI in your browser; for a remote host, through an SSH forward.

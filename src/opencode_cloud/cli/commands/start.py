@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts, service_work
 from opencode_cloud.cli.service_target import (
     ServiceCommand,
     open_service,
@@ -30,6 +31,7 @@ HEADLINES = {
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the web UI in the browser.")
 @readiness_timeout_option()
+@fleet_options
 @global_options
 def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
     """Start the opencode service (idempotent).
@@ -38,9 +40,19 @@ def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
     Examples:
       occ start
       occ start --port 3100 --open
+      occ start --group production --parallel 5
     """
     from opencode_cloud.service.lifecycle import start
 
+    hosts = fleet_hosts()
+    if hosts is not None:
+        if port is not None or open_browser:
+            raise click.UsageError("--port and --open act on one target; with --group/--all "
+                                   "set ports per host: occ host edit NAME --set "
+                                   "opencode_web_port=N")
+        run_on_hosts(hosts, service_work(lambda service: start(service, timeout)),
+                     summary=started_summary)
+        return
     if port is not None:
         save_port(port)
     service = open_service()
@@ -56,6 +68,11 @@ def save_port(port: int) -> None:
     from opencode_cloud.config import store
 
     store.change_config(lambda current: store.with_value(current, "opencode_web_port", port))
+
+
+def started_summary(outcome: StartOutcome) -> str:
+    version = f" (opencode {outcome.health.version})" if outcome.health.version else ""
+    return HEADLINES[outcome.action].rstrip(".") + version
 
 
 def url_of(service: ServiceContext) -> str:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import click
 
+from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts, service_work
 from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
-from opencode_cloud.cli.state import global_options
+from opencode_cloud.cli.state import app_state, global_options, make_printer
 
 
 @click.command("status", cls=ServiceCommand)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (an array for "
+              "--group/--all).")
+@fleet_options
 @global_options
 def status_command(as_json: bool) -> None:
     """Show whether the service runs and answers.
@@ -20,9 +23,14 @@ def status_command(as_json: bool) -> None:
     Examples:
       occ status
       occ status --json
+      occ status --group production
     """
     from opencode_cloud.service.status import collect_status, format_duration
 
+    hosts = fleet_hosts()
+    if hosts is not None:
+        fleet_status(hosts, as_json)
+        return
     service = open_service()
     report = collect_status(service)
     healthy = report["state"] == "running" and report["health"] == "healthy"
@@ -63,3 +71,37 @@ def status_command(as_json: bool) -> None:
         if report["state"] == "absent":
             out.detail("Not started yet: run 'occ start'.")
     click.get_current_context().exit(0 if healthy or not out.quiet else 1)
+
+
+def healthy(report: dict) -> bool:
+    return report["state"] == "running" and report["health"] == "healthy"
+
+
+def fleet_status(hosts: list, as_json: bool) -> None:
+    """One table for many hosts: host, state, health, version, uptime, URL on the host."""
+    from opencode_cloud.fleet.runner import HostResult
+    from opencode_cloud.output.fleet import counts
+    from opencode_cloud.service.status import collect_status, format_duration
+
+    def render(results: list[HostResult]) -> None:
+        rows = []
+        for r in results:
+            if r.ok:
+                v = r.value
+                rows.append([r.host, v["state"], v["health"] or "-",
+                             v["opencode_version"] or "-", format_duration(v["uptime_seconds"]),
+                             v["url"]])
+            else:
+                rows.append([r.host, r.status, "-", "-", "-", r.reason])
+        out = make_printer()
+        out.table(["HOST", "STATE", "HEALTH", "VERSION", "UPTIME", "URL (ON THE HOST)"], rows)
+        out.line(counts(results))
+
+    results = run_on_hosts(hosts, service_work(collect_status), as_json=as_json,
+                           to_json=lambda report: report, recap=False, exit=False)
+    if not as_json and not app_state().quiet:
+        render(results)
+    all_ok = all(r.ok for r in results)
+    if app_state().quiet:
+        all_ok = all_ok and all(healthy(r.value) for r in results)
+    click.get_current_context().exit(0 if all_ok else 1)

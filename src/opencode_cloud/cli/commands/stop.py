@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts, service_work
 from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import global_options
 
@@ -16,16 +17,24 @@ from opencode_cloud.cli.state import global_options
     show_default=True,
     help="Seconds to wait for a graceful stop before killing.",
 )
+@fleet_options
 @global_options
 def stop_command(timeout: int) -> None:
     """Stop the opencode service; its volumes and settings stay.
 
     \b
-    Example:
+    Examples:
       occ stop --timeout 10
+      occ stop --all
     """
     from opencode_cloud.service.lifecycle import stop
 
+    hosts = fleet_hosts()
+    if hosts is not None:
+        run_on_hosts(hosts, service_work(lambda service: stop(service, timeout)),
+                     summary=lambda stopped: "stopped" if stopped else "was not running",
+                     to_json=lambda stopped: {"stopped": stopped})
+        return
     service = open_service()
     if stop(service, timeout):
         printer_of(service).success("opencode stopped. Your work is kept; 'occ start' resumes.")

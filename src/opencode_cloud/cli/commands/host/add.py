@@ -87,7 +87,7 @@ def verify_and_save(name: str, config: HostConfig, *, force: bool, make_default:
     reporter = make_reporter(name)
     with HostConnection(Host(name, config), reporter) as conn:
         report = probe_host(conn)
-        print_report(reporter.printer, conn, report)
+        print_report(reporter, conn, report)
         missing = report.problem is not None and report.problem.state is DockerState.MISSING
         if missing:
             config = config.changed(docker_missing=True)

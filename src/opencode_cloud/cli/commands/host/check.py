@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts
 from opencode_cloud.cli.state import (
     LocalOnlyCommand,
     global_options,
@@ -15,9 +16,10 @@ from opencode_cloud.cli.state import (
 )
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts.model import HostConfig, HostsFile
+from opencode_cloud.report import Reporter
 
 
-def print_report(out: Any, conn: Any, report: Any) -> None:
+def print_report(out: Reporter, conn: Any, report: Any) -> None:
     """What ``probe_host`` found, as the lines ``host add`` and ``host test`` show."""
     from opencode_cloud.engine.probe import DockerState
 
@@ -27,32 +29,42 @@ def print_report(out: Any, conn: Any, report: Any) -> None:
            else "reused the open connection")
     out.success(f"SSH: ok, {who}{c.hostname}{':' + str(c.port) if c.port else ''} ({how})")
     if report.os_name:
-        out.line(f"OS: {report.os_name}" + (f" ({report.arch})" if report.arch else ""))
+        out.info(f"OS: {report.os_name}" + (f" ({report.arch})" if report.arch else ""))
     docker = report.docker
     if docker is not None and docker.state is DockerState.OK:
         out.success(f"Docker: server {docker.version} (API {docker.api_version}); socket "
                     f"{report.docker_socket} usable over SSH, round trip "
                     f"{report.command_ms:.0f} ms")
     elif docker is not None:
-        out.line(f"Docker: {docker.state.value}")
+        out.info(f"Docker: {docker.state.value}")
 
 
 @click.command("test", cls=LocalOnlyCommand)
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option("-y", "--yes", "assume_yes", is_flag=True,
               help="If Docker is missing there, install it without asking.")
+@fleet_options
 @global_options
-def test(name: str, as_json: bool, assume_yes: bool) -> None:
-    """Check SSH (and its round trip), the OS and Docker on a host.
+def test(name: str | None, as_json: bool, assume_yes: bool) -> None:
+    """Check SSH (and its round trip), the OS and Docker on a host (or on a group).
 
     The exit status is 0 only if Docker there is usable; with -q nothing but errors
     is printed. If Docker is missing, occ offers to install it in a terminal (or with
-    --yes); with --json it only reports.
+    --yes); with --json it only reports. With --group/--all it only reports.
     """
     from opencode_cloud.engine.probe import DockerState, probe_host
     from opencode_cloud.ssh.connection import HostConnection
 
+    hosts = fleet_hosts()
+    if hosts is not None:
+        if name is not None:
+            raise click.UsageError("give a host NAME or --group/--all, not both")
+        run_on_hosts(hosts, test_one, as_json=as_json, to_json=lambda r: r.to_json(),
+                     summary=lambda r: f"Docker {r.docker.version}, {r.os_name}")
+        return
+    if name is None:
+        raise click.UsageError("give a host NAME (or --group/--all)")
     host = store.resolve_host(name)
     reporter = make_reporter(name)
     with HostConnection(host, reporter) as conn:
@@ -60,7 +72,7 @@ def test(name: str, as_json: bool, assume_yes: bool) -> None:
         if as_json:
             make_printer().json(report.to_json())
         else:
-            print_report(reporter.printer, conn, report)
+            print_report(reporter, conn, report)
         missing = report.problem is not None and report.problem.state is DockerState.MISSING
         if missing != host.config.docker_missing:
             set_docker_missing(name, host.config, missing)
@@ -68,10 +80,23 @@ def test(name: str, as_json: bool, assume_yes: bool) -> None:
             from opencode_cloud.install.installer import offer_docker_install
 
             offer_docker_install(conn, host, reporter, assume_yes=assume_yes)  # a no raises
-            print_report(reporter.printer, conn, probe_host(conn))
+            print_report(reporter, conn, probe_host(conn))
             return
     if report.problem is not None:
         raise report.problem
+
+
+def test_one(task):
+    """One host of ``host test --group``: the probe's report, or its problem as the error."""
+    from opencode_cloud.engine.probe import probe_host
+    from opencode_cloud.ssh.connection import HostConnection
+
+    conn = task.enter(HostConnection(task.host, task.reporter))
+    report = probe_host(conn)
+    print_report(task.reporter, conn, report)
+    if report.problem is not None:
+        raise report.problem
+    return report
 
 
 @click.command("install-docker", cls=LocalOnlyCommand)
