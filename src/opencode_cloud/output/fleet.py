@@ -164,10 +164,13 @@ def recap(printer: Printer, results: list[Any], summaries: dict[str, str]) -> No
 
 
 def counts(results: list[Any]) -> str:
+    """``N ok, M failed``; unreachable hosts count as failed and are named as such, then
+    the hosts left alone (skipped by a halted rollout, interrupted, not started)."""
     ok = sum(r.ok for r in results)
     failed = sum(r.status in ("failed", "unreachable") for r in results)
-    text = f"{ok} ok, {failed} failed"
-    for status in ("unreachable", "skipped", "interrupted", "not started"):
+    unreachable = sum(r.status == "unreachable" for r in results)
+    text = f"{ok} ok, {failed} failed" + (f" ({unreachable} unreachable)" if unreachable else "")
+    for status in ("skipped", "interrupted", "not started"):
         n = sum(r.status == status for r in results)
         if n:
             text += f", {n} {status}"

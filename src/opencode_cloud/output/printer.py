@@ -101,10 +101,13 @@ class Printer:
             table.add_column(column)
         for row in rows:
             table.add_row(*row)
-        console = Console(no_color=not self.color, highlight=False, soft_wrap=True)
+        # Into a pipe or file, rows are not wrapped at 80 columns: scripts read them whole.
+        width = None if sys.stdout.isatty() else 250
+        console = Console(no_color=not self.color, highlight=False, soft_wrap=True, width=width)
         with console.capture() as captured:
             console.print(table)
-        self._emit(captured.get().rstrip("\n"), err=False)
+        text = "\n".join(line.rstrip() for line in captured.get().rstrip("\n").splitlines())
+        self._emit(text, err=False)
 
     def key_values(self, pairs: list[tuple[str, str]]) -> None:
         """Aligned ``key: value`` lines, for single-object views (status, show)."""
