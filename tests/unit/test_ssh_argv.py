@@ -123,6 +123,7 @@ def test_config_forces_policy_before_the_users_config() -> None:
     assert forced["KbdInteractiveAuthentication"] == "no"
     assert forced["PreferredAuthentications"] == "publickey"
     assert forced["StrictHostKeyChecking"] == "accept-new"
+    assert forced["ForwardAgent"] == forced["ForwardX11"] == "no"  # for every hop
     assert forced["IdentitiesOnly"] == "yes"
     assert forced["IdentityFile"].strip('"').endswith("/.ssh/id_web")
     assert "~" not in forced["IdentityFile"]

@@ -150,3 +150,46 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
         with pytest.raises(ConfigError):
             load_settings()
         monkeypatch.delenv(name)
+
+
+def test_forwarding_the_agent_or_x11_cannot_be_turned_on_by_the_users_config(
+        conn_factory, tmp_path: Path) -> None:
+    (tmp_path / "ssh_config").write_text("Host *\n  ForwardAgent yes\n  ForwardX11 yes\n")
+    resolved = conn_factory("web1").resolved_config()
+    assert resolved["forwardagent"] == ["no"] and resolved["forwardx11"] == ["no"]
+
+
+def test_a_known_hosts_of_dev_null_is_found_and_names_the_key(conn_factory,
+                                                               tmp_path: Path) -> None:
+    from opencode_cloud.ssh.config import host_key_policy_problem, known_hosts_names
+
+    resolved = conn_factory("web1").resolved_config()  # StrictHostKeyChecking no: forced off
+    assert resolved["stricthostkeychecking"] == ["accept-new"]
+    assert host_key_policy_problem(resolved) is None
+    files, name = known_hosts_names(resolved)
+    assert files == [str(tmp_path / "known_hosts")] and name == "[10.1.1.1]:2200"
+    assert host_key_policy_problem({"userknownhostsfile": ["/dev/null"]}) == \
+        "UserKnownHostsFile /dev/null"
+    assert host_key_policy_problem({"userknownhostsfile": ["/dev/null /dev/null"]})
+    assert host_key_policy_problem({"userknownhostsfile": ["/dev/null ~/.ssh/kh"]}) is None
+    assert host_key_policy_problem({"stricthostkeychecking": ["false"]})
+
+
+def test_a_users_known_hosts_of_dev_null_is_refused_before_connecting(
+        conn_factory, tmp_path: Path) -> None:
+    from opencode_cloud.ssh.errors import Problem, SshError
+    from opencode_cloud.ssh.settings import SshSettings
+
+    user_config = tmp_path / "ssh_config"
+    user_config.write_text("Host *\n  UserKnownHostsFile /dev/null\n")
+    settings = SshSettings(user_config=user_config, known_hosts=None,
+                           control_dir=Path(f"/tmp/occ-unit-{os.getpid()}"),
+                           control_persist="1m", retry_delay=0)
+    conn = HostConnection(Host("web9", HostConfig.from_dict({"hostname": "192.0.2.9"})),
+                          interactive=False, settings=settings,
+                          hosts_file=tmp_path / "hosts.json")
+    with pytest.raises(SshError) as info:
+        conn.ensure_master()
+    assert info.value.problem is Problem.CONFIG
+    assert "UserKnownHostsFile /dev/null" in info.value.message
+    assert "OCC_SSH_KNOWN_HOSTS" in (info.value.hint or "")

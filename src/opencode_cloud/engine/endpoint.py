@@ -36,6 +36,7 @@ class DockerEndpoint:
     # Only where ports can be tried from here (this machine's Engine): a free port on
     # ``address`` from ``first`` on, for the hint when the configured one is taken.
     free_port_near: Callable[[str, int], int | None] | None = None
+    server_version: str | None = field(default=None, init=False)  # seen in an answer
     _client: Any = field(default=None, init=False, repr=False)
 
     @classmethod
@@ -68,8 +69,24 @@ class DockerEndpoint:
         """``docker inspect`` of one container, None if there is none.
 
         On a unix socket this is one plain HTTP request (no Docker SDK import): it is all
-        that ``occ status`` needs, and people feel its speed.
+        that ``occ status`` needs, and people feel its speed. The Engine's version (from
+        its ``Server`` header) is kept in :attr:`server_version`.
         """
+        from urllib.parse import quote
+
+        return self._get_json(f"/containers/{quote(name)}/json",
+                              lambda api: api.inspect_container(name))
+
+    def container_stats(self, name: str) -> dict[str, Any] | None:
+        """One sample of the container's resource use (memory, CPU time), None if there
+        is no such container. The one-shot form answers at once; the plain one waits for
+        a second sample (about a second)."""
+        from urllib.parse import quote
+
+        return self._get_json(f"/containers/{quote(name)}/stats?stream=false&one-shot=true",
+                              lambda api: api.stats(name, stream=False, one_shot=True))
+
+    def _get_json(self, path: str, through_sdk: Callable[[Any], Any]) -> Any:
         from opencode_cloud.engine.http import unix_socket_path
 
         socket_path = unix_socket_path(self.base_url)
@@ -77,17 +94,18 @@ class DockerEndpoint:
             from docker.errors import NotFound
 
             try:
-                return self.client().api.inspect_container(name)
+                return through_sdk(self.client().api)
             except NotFound:
                 return None
-        from urllib.parse import quote
-
         from opencode_cloud.engine.http import engine_get
 
         try:
-            answer = engine_get(socket_path, f"/containers/{quote(name)}/json")
+            answer = engine_get(socket_path, path)
         except OSError as exc:
             raise self.explain(exc) from None
+        server = answer.headers.get("server", "")
+        if server.startswith("Docker/"):
+            self.server_version = server.split("/", 1)[1].split()[0]
         if answer.status == 404:
             return None
         if answer.status != 200:

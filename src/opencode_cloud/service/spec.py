@@ -35,6 +35,37 @@ def settings_summary(config: Config, image_id: str, pinned: bool = False) -> dic
     }
 
 
+def configuration_drift(labels: dict[str, str], running_ref: str, config: Config,
+                        wanted_ref: str) -> list[dict[str, Any]]:
+    """The settings whose configured value differs from the running container, each as
+    ``{"key", "running", "configured"}``; ``labels`` are the container's, ``running_ref``
+    the image reference it was created from, ``wanted_ref`` the one configured now."""
+    try:
+        current = json.loads(labels.get(SUMMARY_LABEL) or "{}")
+    except ValueError:
+        current = {}
+    wanted = settings_summary(config, "")
+    drift = []
+
+    def differ(key: str, running: Any, configured: Any) -> None:
+        drift.append({"key": key, "running": running, "configured": configured})
+
+    for key in ("bind_address", "opencode_web_port", "memory_limit"):
+        if current.get(key) != wanted[key]:
+            differ(key, current.get(key), wanted[key])
+    was, now = current.get("cockpit_port"), wanted["cockpit_port"]
+    if (was is None) != (now is None):
+        differ("cockpit_enabled", was is not None, now is not None)
+    elif was != now:
+        differ("cockpit_port", was, now)
+    if current.get("container_env") != wanted["container_env"]:  # digests: no secrets shown
+        differ("container_env", f"digest {current.get('container_env')}",
+               f"digest {wanted['container_env']}")
+    if not current.get("pinned_image") and running_ref != wanted_ref:
+        differ("image", running_ref, wanted_ref)  # a rolled-back service keeps its image
+    return drift
+
+
 def describe_drift(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Human phrases for what changed between two summaries."""
     changes = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,9 +12,17 @@ from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.health import docker_health, probe
 
 
-def collect_status(ctx: ServiceContext) -> dict[str, Any]:
+def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
+                   ) -> dict[str, Any]:
+    """State, health, version, resource use, restarts and drift of the service.
+
+    The container's inspect and one sample of its resource use are asked at once (two
+    requests side by side: over SSH they cost the round trips of one). ``previous``: the
+    report of the last refresh (``--watch``), so CPU use is over that interval rather
+    than since the container started.
+    """
     config = ctx.config
-    attrs = ctx.endpoint.inspect_container(ctx.names.container)
+    attrs, stats = _inspect_and_stats(ctx)
     web_url = spec.url_for(config.bind_address, config.opencode_web_port)
     report: dict[str, Any] = {
         "state": "absent",
@@ -29,7 +38,14 @@ def collect_status(ctx: ServiceContext) -> dict[str, Any]:
         "exposure": "network" if config.exposed_to_network else "local-only",
         "auth": "basic auth (user and password from 'occ credentials')",
         "config_path": str(paths.config_file()),
+        "docker_version": None,
+        "memory": None,
+        "cpu_percent": None,
+        "restarts": None,
+        "last_restart_reason": None,
+        "drift": [],
     }
+    report["docker_version"] = ctx.endpoint.server_version
     if attrs is None:
         return report
 
@@ -51,7 +67,84 @@ def collect_status(ctx: ServiceContext) -> dict[str, Any]:
         health = docker_health(attrs) or probe(ctx.container())
         report["health"] = "healthy" if health.healthy else "unhealthy"
         report["opencode_version"] = health.version
+        report.update(resources(stats, report["uptime_seconds"], previous))
+    report["restarts"] = attrs.get("RestartCount", 0)
+    report["last_restart_reason"] = restart_reason(state, report["restarts"])
+    from opencode_cloud.image.build import image_ref
+
+    report["drift"] = spec.configuration_drift(attrs["Config"].get("Labels") or {},
+                                               attrs["Config"]["Image"], config,
+                                               image_ref(config))
     return report
+
+
+def _inspect_and_stats(ctx: ServiceContext) -> tuple[dict[str, Any] | None, Any]:
+    import threading
+
+    name, endpoint = ctx.names.container, ctx.endpoint
+    stats: list[Any] = [None]
+
+    def sample() -> None:
+        try:
+            stats[0] = endpoint.container_stats(name)
+        except Exception as exc:  # noqa: BLE001  resource use is a detail; state is not
+            stats[0] = exc
+
+    worker = threading.Thread(target=sample, daemon=True)
+    worker.start()
+    attrs = endpoint.inspect_container(name)
+    worker.join(STATS_TIMEOUT)
+    return attrs, None if isinstance(stats[0], Exception) else stats[0]
+
+
+STATS_TIMEOUT = 10.0
+
+
+def resources(stats: dict[str, Any] | None, uptime: int | None,
+              previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Memory in use (without the page cache, as ``docker stats`` counts it) and its limit,
+    and CPU use in % of one core: over the last interval if ``previous`` has a sample,
+    else since the container started."""
+    if not stats or not stats.get("memory_stats"):
+        return {}
+    memory = stats["memory_stats"]
+    inner = memory.get("stats") or {}
+    cache = inner.get("inactive_file", inner.get("total_inactive_file", inner.get("cache", 0)))
+    used = max(0, int(memory.get("usage", 0)) - int(cache or 0))
+    cpu_ns = int(((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0))
+    now = time.time()
+    cpu = None
+    sample = (previous or {}).get("_cpu_sample")
+    if sample and now > sample[1]:
+        cpu = (cpu_ns - sample[0]) / ((now - sample[1]) * 1e9) * 100
+    elif uptime:
+        cpu = cpu_ns / (uptime * 1e9) * 100
+    return {"memory": {"used_bytes": used, "limit_bytes": int(memory.get("limit", 0)) or None},
+            "cpu_percent": None if cpu is None else round(max(cpu, 0.0), 1),
+            "_cpu_sample": (cpu_ns, now)}
+
+
+def restart_reason(state: dict[str, Any], restarts: int) -> str | None:
+    """Why the container last stopped, when it was restarted (Docker's view)."""
+    if state.get("OOMKilled"):
+        return "OOM-killed"
+    if not restarts and state.get("Status") != "restarting":
+        return None
+    code = state.get("ExitCode")
+    if code == 137:
+        return "killed (exit code 137: out of memory or SIGKILL)"
+    return f"exited with code {code}"
+
+
+def format_bytes(count: int | None) -> str:
+    if count is None:
+        return "-"
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
 
 
 def _ports(attrs: dict[str, Any]) -> dict[str, tuple[str, int]]:

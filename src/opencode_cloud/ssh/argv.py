@@ -120,3 +120,9 @@ def resolve_argv(t: SshTarget) -> list[str]:
 def baseline_resolve_argv(hostname: str) -> list[str]:
     """``ssh -G`` with no config file at all: OpenSSH's built-in defaults for ``hostname``."""
     return [SSH, "-G", "-F", "/dev/null", "--", hostname]
+
+
+def known_key_argv(known_hosts: str, name: str) -> list[str]:
+    """``ssh-keygen -F``: the fingerprint of ``name``'s key in ``known_hosts`` (hashed
+    names too); exit status 1 when there is none."""
+    return ["ssh-keygen", "-l", "-F", name, "-f", known_hosts]

@@ -34,6 +34,10 @@ FORCED_OPTIONS = (
     ("RemoteCommand", "none"),  # occ's commands, not a RemoteCommand from ssh_config
     ("RequestTTY", "no"),
     ("PermitLocalCommand", "no"),
+    # A managed server must not get the agent (it could use your keys) nor your display.
+    ("ForwardAgent", "no"),
+    ("ForwardX11", "no"),
+    ("ForwardX11Trusted", "no"),
 )
 DEFAULT_OPTIONS = (
     ("ConnectTimeout", "10"),
@@ -116,3 +120,29 @@ def render_ssh_config(host: Host, settings: SshSettings, *, batch: bool) -> str:
     ]
     lines += [f"  {key} {value}" for key, value in DEFAULT_OPTIONS]
     return "\n".join(lines) + "\n"
+
+
+def host_key_policy_problem(resolved: dict[str, list[str]]) -> str | None:
+    """What in the effective configuration (``ssh -G``) would let any host key through:
+    a known_hosts of /dev/null makes every host new, so accept-new takes any key."""
+    files = [word for value in resolved.get("userknownhostsfile", []) for word in value.split()]
+    if files and all(path == "/dev/null" for path in files):
+        return "UserKnownHostsFile /dev/null"
+    checking = (resolved.get("stricthostkeychecking") or ["ask"])[0].lower()
+    if checking in ("no", "false", "off"):
+        return f"StrictHostKeyChecking {checking}"
+    return None
+
+
+def known_hosts_names(resolved: dict[str, list[str]]) -> tuple[list[str], str]:
+    """(the known_hosts files ssh reads, the name the target's key is stored under)."""
+    files = [os.path.expanduser(word) for value in resolved.get("userknownhostsfile", [])
+             for word in value.split()]
+    alias = (resolved.get("hostkeyalias") or [""])[0]
+    name = (resolved.get("hostname") or [""])[0]
+    port = (resolved.get("port") or ["22"])[0]
+    if alias and alias != "none":
+        name = alias
+    elif port != "22":
+        name = f"[{name}]:{port}"
+    return files, name

@@ -38,7 +38,13 @@ from opencode_cloud.hosts.model import Host
 from opencode_cloud.report import SILENT, Reporter
 from opencode_cloud.ssh import argv as build
 from opencode_cloud.ssh import mux
-from opencode_cloud.ssh.config import HostFiles, host_files, render_ssh_config
+from opencode_cloud.ssh.config import (
+    HostFiles,
+    host_files,
+    host_key_policy_problem,
+    known_hosts_names,
+    render_ssh_config,
+)
 from opencode_cloud.ssh.errors import (
     RETRYABLE,
     Destination,
@@ -239,12 +245,16 @@ class HostConnection:
                     problem=Problem.CONFIG, host=self.host.name)
             with contextlib.suppress(FileNotFoundError):
                 self.files.control_path.unlink()  # a stale socket of a dead master
+            known_hosts, key_name = self._check_host_key_policy()
+            known_before = self._known_fingerprint(known_hosts, key_name)
             delays = retry_delays(self.settings.retry_delay)
             attempt = 0
             while True:
                 attempt += 1
                 problem, stderr = self._start_master()
                 if problem is None:
+                    if known_before is None:
+                        self._announce_new_key(known_hosts, key_name)
                     return True
                 if problem in RETRYABLE and attempt <= len(delays):
                     delay = delays[attempt - 1]
@@ -254,6 +264,44 @@ class HostConnection:
                     self._sleep(delay)
                     continue
                 raise self._error(stderr, attempts=attempt, problem=problem)
+
+    def _check_host_key_policy(self) -> tuple[list[str], str]:
+        """Refuse a configuration that would accept any host key; return where the key of
+        the target is kept (files, name)."""
+        resolved = self.resolved_config()
+        problem = host_key_policy_problem(resolved)
+        if problem is not None:
+            raise SshError(
+                f"your ssh configuration sets {problem} for {self.host.config.hostname}, "
+                "which would accept any host key (a man-in-the-middle could take over)",
+                f"Remove that line for this host from {self.settings.user_config}, or give "
+                "occ its own known_hosts: export OCC_SSH_KNOWN_HOSTS=~/.ssh/known_hosts_occ",
+                problem=Problem.CONFIG, host=self.host.name)
+        return known_hosts_names(resolved)
+
+    def _known_fingerprint(self, files: list[str], name: str) -> str | None:
+        """The SHA256 fingerprint line of the target's known key, None if it is new."""
+        for path in files:
+            if not os.path.exists(path):
+                continue
+            proc = run_process(build.known_key_argv(path, name), timeout=CONTROL_TIMEOUT)
+            for line in proc.stdout.decode(errors="replace").splitlines():
+                if "SHA256:" in line and not line.startswith("#"):
+                    return line
+        return None
+
+    def _announce_new_key(self, files: list[str], name: str) -> None:
+        """First connection: say which key was accepted, so it can be compared."""
+        line = self._known_fingerprint(files, name)
+        if line is None:
+            return
+        words = line.split()  # NAME KEYTYPE SHA256:... (ssh-keygen -l -F)
+        fingerprint = next((w for w in words if w.startswith("SHA256:")), "")
+        kind = words[1].upper() if len(words) > 2 else "host"
+        self.reporter.notice(
+            f"first connection to {self.destination.address}: accepted its {kind} host key "
+            f"{fingerprint}. Compare it with the server's (ssh-keygen -lf "
+            "/etc/ssh/ssh_host_*_key.pub there); occ refuses it if it ever changes.")
 
     def _start_master(self) -> tuple[Problem | None, str]:
         # Interactive: ssh asks for the passphrase on the terminal itself (inherited).

@@ -32,7 +32,7 @@ def status_command(as_json: bool) -> None:
         fleet_status(hosts, as_json)
         return
     service = open_service()
-    report = collect_status(service)
+    report = public(collect_status(service))
     healthy = report["state"] == "running" and report["health"] == "healthy"
     out = printer_of(service)
     if as_json:
@@ -59,6 +59,7 @@ def status_command(as_json: bool) -> None:
                     )
                     or "-",
                 ),
+                *resource_lines(report),
             ]
         if report["cockpit_url"]:
             pairs.append(("Cockpit", report["cockpit_url"]))
@@ -70,6 +71,11 @@ def status_command(as_json: bool) -> None:
         out.key_values(pairs)
         if report["state"] == "absent":
             out.detail("Not started yet: run 'occ start'.")
+        if report["drift"]:
+            host = service.endpoint.host
+            out.warn("the running container differs from the configuration: "
+                     + "; ".join(drift_text(d) for d in report["drift"]))
+            out.detail(f"Apply it with: occ restart{f' --host {host}' if host else ''}")
     click.get_current_context().exit(0 if healthy or not out.quiet else 1)
 
 
@@ -98,10 +104,35 @@ def fleet_status(hosts: list, as_json: bool) -> None:
         out.line(counts(results))
 
     results = run_on_hosts(hosts, service_work(collect_status), as_json=as_json,
-                           to_json=lambda report: report, recap=False, exit=False)
+                           to_json=public, recap=False, exit=False)
     if not as_json and not app_state().quiet:
         render(results)
     all_ok = all(r.ok for r in results)
     if app_state().quiet:
         all_ok = all_ok and all(healthy(r.value) for r in results)
     click.get_current_context().exit(0 if all_ok else 1)
+
+
+def public(report: dict) -> dict:
+    """The report without the fields kept only for the next refresh."""
+    return {key: value for key, value in report.items() if not key.startswith("_")}
+
+
+def resource_lines(report: dict) -> list[tuple[str, str]]:
+    from opencode_cloud.service.status import format_bytes
+
+    lines = []
+    memory = report.get("memory")
+    if memory:
+        limit = format_bytes(memory["limit_bytes"]) if memory["limit_bytes"] else "no limit"
+        lines.append(("Memory", f"{format_bytes(memory['used_bytes'])} of {limit}"))
+    if report.get("cpu_percent") is not None:
+        lines.append(("CPU", f"{report['cpu_percent']}% of one core"))
+    restarts = report.get("restarts") or 0
+    reason = report.get("last_restart_reason")
+    lines.append(("Restarts", f"{restarts}" + (f" (last: {reason})" if reason else "")))
+    return lines
+
+
+def drift_text(drift: dict) -> str:
+    return f"{drift['key']} runs {drift['running']}, configured {drift['configured']}"
