@@ -311,3 +311,32 @@ def test_host_list_stays_light(occ: Occ) -> None:
     r = subprocess.run([sys.executable, "-c", code], env=occ.env, capture_output=True,
                        text=True, timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout + r.stderr
+
+
+def test_the_hint_for_a_bad_entry_works_and_other_entries_stay_editable(occ: Occ) -> None:
+    """One bad entry: the error's hint (occ host edit NAME -p VALUE) fixes it; editing or
+    removing another host meanwhile works and writes the bad entry back as it was."""
+    occ.hosts_file.parent.mkdir(parents=True)
+    bad = {"hostname": "bad.example", "port": "22 -oProxyCommand=x"}
+    occ.hosts_file.write_text(json.dumps({"version": 1, "default_host": None, "hosts": {
+        "bad": bad, "good": {"hostname": "good.example"}, "other": {"hostname": "o.example"}}}))
+    r = occ("host", "list")
+    assert r.returncode == 1 and "occ host edit bad -p VALUE" in r.stderr
+    assert occ("host", "edit", "good", "-d", "still editable").returncode == 0
+    assert occ.hosts()["hosts"]["bad"] == bad  # untouched, byte for byte in JSON terms
+    assert occ("host", "remove", "other", "--force").returncode == 0
+    assert sorted(occ.hosts()["hosts"]) == ["bad", "good"]
+    r = occ("host", "edit", "bad", "-p", "2222")  # what the hint said
+    assert r.returncode == 0, r.stderr
+    assert occ.hosts()["hosts"]["bad"]["port"] == 2222
+    assert occ("host", "list").returncode == 0
+    assert occ.ssh_calls() == []
+
+
+def test_a_broken_entry_can_be_removed(occ: Occ) -> None:
+    occ.hosts_file.parent.mkdir(parents=True)
+    occ.hosts_file.write_text(json.dumps({"version": 1, "default_host": "bad", "hosts": {
+        "bad": {"hostname": "b", "jump_host": "-oProxyCommand=x"}}}))
+    r = occ("host", "remove", "bad", "--force")
+    assert r.returncode == 0, r.stderr
+    assert occ.hosts() == {"version": 1, "default_host": None, "hosts": {}}

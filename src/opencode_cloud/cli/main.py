@@ -48,14 +48,19 @@ def cli() -> None:
     """
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
+def _exit_on_signal(signum: int, _frame: object) -> None:
     # Unwind like Ctrl-C does, so SSH forwards and other resources are released.
     raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> None:
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    # SIGTERM (kill, a service manager) and SIGHUP (the terminal window was closed).
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_signal)
     state = AppState()
+    from opencode_cloud.storage import safe_file
+
+    safe_file.wait_notice = lambda text: _notice(state, text)
     try:
         result = cli.main(args=argv, prog_name="occ", standalone_mode=False, obj=state)
     except click.ClickException as exc:  # usage errors: exit 2, with Click's own message
@@ -78,6 +83,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(1)
     sys.exit(result if isinstance(result, int) else 0)
+
+
+def _notice(state: AppState, text: str) -> None:
+    from opencode_cloud.output.printer import Printer
+
+    Printer(quiet=state.quiet, color=state.color).notice(text)
 
 
 def _render_error(state: AppState, exc: OccError) -> None:

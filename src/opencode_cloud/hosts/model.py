@@ -189,6 +189,10 @@ class HostsFile:
     hosts: dict[str, HostConfig] = field(default_factory=dict)
     default_host: str | None = None
     version: int = FILE_VERSION
+    # Entries that failed validation, kept as written: only ``host edit``/``host remove``
+    # load a file this way, so that one bad entry can be fixed or removed with occ and
+    # the others are written back untouched.
+    broken: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def names(self, group: str | None = None) -> list[str]:
         return sorted(n for n, c in self.hosts.items() if group is None or group in c.groups)
@@ -197,20 +201,26 @@ class HostsFile:
         config = self.hosts.get(name)
         return None if config is None else Host(name, config)
 
+    def _broken_without(self, name: str) -> dict[str, dict[str, Any]]:
+        return {n: raw for n, raw in self.broken.items() if n != name}
+
     def with_host(self, name: str, config: HostConfig) -> HostsFile:
-        return HostsFile({**self.hosts, name: config}, self.default_host, self.version)
+        return HostsFile({**self.hosts, name: config}, self.default_host, self.version,
+                         self._broken_without(name))
 
     def without_host(self, name: str) -> HostsFile:
         hosts = {n: c for n, c in self.hosts.items() if n != name}
         default = None if self.default_host == name else self.default_host
-        return HostsFile(hosts, default, self.version)
+        return HostsFile(hosts, default, self.version, self._broken_without(name))
 
     def with_default(self, name: str | None) -> HostsFile:
-        return HostsFile(dict(self.hosts), name, self.version)
+        return HostsFile(dict(self.hosts), name, self.version, dict(self.broken))
 
     def to_json(self) -> dict[str, Any]:
+        entries = {name: config.to_json() for name, config in self.hosts.items()}
+        entries.update(self.broken)  # written back exactly as they were
         return {
             "version": self.version,
             "default_host": self.default_host,
-            "hosts": {name: self.hosts[name].to_json() for name in sorted(self.hosts)},
+            "hosts": {name: entries[name] for name in sorted(entries)},
         }

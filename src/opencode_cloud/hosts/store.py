@@ -38,7 +38,10 @@ def _fix_hint(source: Path, name: str | None, field: str | None) -> str:
                   "identity_file": "-i", "jump_host": "-J", "description": "-d"}
     if name and field in edit_flags:
         return (f"Correct it in {source}, or set it with: occ host edit {name} "
-                f"{edit_flags[field]} VALUE (an empty VALUE clears it).")
+                f"{edit_flags[field]} VALUE (an empty VALUE clears it), or drop the host: "
+                f"occ host remove {name}.")
+    if name:
+        return f"Correct it by hand in {source}, or drop the host: occ host remove {name}."
     return f"Correct it by hand in {source}."
 
 
@@ -69,8 +72,12 @@ def _parse_json(text: str, source: Path) -> Any:
         return parse_jsonc(text, source)
 
 
-def parse_hosts(text: str, source: Path) -> HostsFile:
-    """Validate the text of a hosts.json; raise ConfigError naming host, field and fix."""
+def parse_hosts(text: str, source: Path, *, keep_broken: bool = False) -> HostsFile:
+    """Validate the text of a hosts.json; raise ConfigError naming host, field and fix.
+
+    ``keep_broken``: an entry whose fields are invalid is kept aside as written
+    (``HostsFile.broken``) instead of failing the whole file, for ``host edit``/``remove``.
+    """
     data = _parse_json(text, source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source} must hold a JSON object", hint=_fix_hint(source, None, None))
@@ -93,6 +100,7 @@ def parse_hosts(text: str, source: Path) -> HostsFile:
         raise ConfigError(f"{source}: 'hosts' must be an object of NAME: {{...}} entries",
                           hint=_fix_hint(source, None, None))
     hosts: dict[str, HostConfig] = {}
+    broken: dict[str, dict[str, Any]] = {}
     for name, entry in raw_hosts.items():
         try:
             v.check_host_name(name)
@@ -105,38 +113,44 @@ def parse_hosts(text: str, source: Path) -> HostsFile:
         try:
             hosts[name] = HostConfig.from_dict(entry)
         except FieldError as exc:
-            raise _entry_error(exc, source, name) from None
+            if not keep_broken:
+                raise _entry_error(exc, source, name) from None
+            broken[name] = entry
     default = data.get("default_host")
-    if default is not None and (not isinstance(default, str) or default not in hosts):
+    if default is not None and (not isinstance(default, str)
+                                or default not in hosts and default not in broken):
         choices = ", ".join(sorted(hosts)) or "none defined"
         raise ConfigError(
             f"{source}: default_host {default!r} is not a host in this file",
             hint=f"Set \"default_host\" to null or to one of: {choices} (in {source}).",
         )
-    return HostsFile(hosts, default)
+    return HostsFile(hosts, default, broken=broken)
 
 
 def render_hosts(hosts: HostsFile) -> str:
     return json.dumps(hosts.to_json(), indent=2) + "\n"
 
 
-def load_hosts(path: Path | None = None) -> HostsFile:
+def load_hosts(path: Path | None = None, *, keep_broken: bool = False) -> HostsFile:
     """The validated hosts.json; an empty registry when the file does not exist yet."""
     path = path or paths.hosts_file()
     try:  # a plain read (an atomic rename never shows a half-written file)
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return HostsFile({})
-    return parse_hosts(text, path)
+    return parse_hosts(text, path, keep_broken=keep_broken)
 
 
-def change_hosts(change: Callable[[HostsFile], HostsFile], path: Path | None = None) -> HostsFile:
-    """Apply ``change(hosts) -> hosts`` under the lock; nothing is written if it raises."""
+def change_hosts(change: Callable[[HostsFile], HostsFile], path: Path | None = None, *,
+                 keep_broken: bool = False) -> HostsFile:
+    """Apply ``change(hosts) -> hosts`` under the lock; nothing is written if it raises.
+    ``keep_broken``: see :func:`parse_hosts`."""
     from opencode_cloud.storage import safe_file
 
     path = path or paths.hosts_file()
-    return safe_file.update_document(path, lambda text: parse_hosts(text, path),
-                                     lambda: HostsFile({}), render_hosts, change)
+    return safe_file.update_document(
+        path, lambda text: parse_hosts(text, path, keep_broken=keep_broken),
+        lambda: HostsFile({}), render_hosts, change)
 
 
 def unknown_host(name: str, hosts: HostsFile) -> UnknownHostError:

@@ -158,6 +158,9 @@ class HostConnection:
         self._prepared = False
         self._forwards: list[tuple[str, str]] = []
         self._serial = next(_SERIALS)  # two connection objects never share a socket path
+        # How each unix-socket forward was opened: "mux" (PROTOCOL.mux, no process) or
+        # "ssh -O" (the fallback), so tests can tell the fast path is really taken.
+        self.forward_paths: list[str] = []
 
     # -- context manager ----------------------------------------------------------------
     def __enter__(self) -> HostConnection:
@@ -435,9 +438,11 @@ class HostConnection:
         try:  # the same request `ssh -O forward` sends, without starting ssh
             mux.unix_forward(str(self.files.control_path), local_path, remote_path)
             self._forwards.append((local_path, remote_path))
+            self.forward_paths.append("mux")
             return local_path
-        except mux.MuxError:
-            pass  # let ssh itself try, and explain any failure
+        except mux.MuxError as exc:  # let ssh itself try, and explain any failure
+            self.reporter.detail(f"asking the master directly failed ({exc}); using ssh -O")
+        self.forward_paths.append("ssh -O")
         proc = self._control(build.forward_argv(self.target, local_path, remote_path))
         if proc.returncode != 0:
             stderr = proc.stderr.decode(errors="replace")
@@ -491,9 +496,15 @@ class HostConnection:
                 os.unlink(local_path)
 
     def close(self) -> None:
-        """Cancel the forwards this object opened; the master stays for later commands."""
+        """Cancel every forward this object opened (the master stays for later commands).
+        A forward that cannot be cancelled is reported and does not stop the others."""
         for local_path, remote_path in list(self._forwards):
-            self.cancel_forward(local_path, remote_path)
+            try:
+                self.cancel_forward(local_path, remote_path)
+            except Exception as exc:  # noqa: BLE001  closing must reach every forward
+                with contextlib.suppress(ValueError):
+                    self._forwards.remove((local_path, remote_path))
+                self.reporter.warn(f"could not cancel the forward {local_path}: {exc}")
 
     # -- configuration ------------------------------------------------------------------
     def resolved_config(self, *, baseline: bool = False) -> dict[str, list[str]]:

@@ -27,7 +27,8 @@ HEADLINES = {
 @click.option(
     "--port",
     type=click.IntRange(1, 65535),
-    help="Publish the web UI on this port (saved as opencode_web_port).",
+    help="Publish the web UI on this port (saved as opencode_web_port; for --host H as "
+    "H's own setting).",
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the web UI in the browser.")
 @readiness_timeout_option()
@@ -65,9 +66,31 @@ def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
 
 
 def save_port(port: int) -> None:
+    """``--port`` is saved where it takes effect: for a host from hosts.json as that host's
+    own setting (config.json's value would lose to it anyway), else in config.json."""
+    from opencode_cloud.cli.state import app_state, make_printer
     from opencode_cloud.config import store
+    from opencode_cloud.engine.target import resolve_host
 
-    store.change_config(lambda current: store.with_value(current, "opencode_web_port", port))
+    state = app_state()
+    host = resolve_host(state.host, state.local)
+    if host is None:
+        store.change_config(lambda current: store.with_value(current, "opencode_web_port",
+                                                             port))
+        return
+    from opencode_cloud.hosts import store as hosts_store
+
+    def change(hosts):
+        current = hosts.hosts.get(host.name)
+        if current is None:
+            raise hosts_store.unknown_host(host.name, hosts)
+        settings = {**current.settings, "opencode_web_port": port}
+        return hosts.with_host(host.name, current.changed(settings=settings))
+
+    hosts_store.change_hosts(change)
+    make_printer(host.name).detail(f"Saved opencode_web_port {port} as {host.name}'s own "
+                                   f"setting (occ host edit {host.name} --unset "
+                                   "opencode_web_port undoes it).")
 
 
 def started_summary(outcome: StartOutcome) -> str:

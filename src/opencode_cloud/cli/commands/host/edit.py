@@ -51,26 +51,33 @@ def edit(name: str, hostname: str | None, user: str | None, port: str | None,
     overrides = _settings_changes(set_, unset)
     if not updates and not added and not removed and not overrides:
         raise click.UsageError("nothing to change: give at least one option (see --help)")
-    old = store.resolve_host(name)
+    # Loaded keeping invalid entries aside: the bad entry itself can be fixed here, and
+    # editing a good one never fails because of another.
+    old = store.load_hosts(keep_broken=True).get(name)
     result: dict[str, HostConfig] = {}
 
     def change(hosts: HostsFile) -> HostsFile:
         current = hosts.hosts.get(name)
-        if current is None:
+        entry = current.to_dict() if current is not None else hosts.broken.get(name)
+        if entry is None:
             raise store.unknown_host(name, hosts)
-        groups = [g for g in current.groups if g not in removed]
+        old_groups = entry.get("groups") if isinstance(entry.get("groups"), list) else []
+        groups = [g for g in old_groups if g not in removed]
         groups += [g for g in added if g not in groups]
         values = dict(updates, groups=groups)
         if overrides:
-            settings = {**current.settings, **overrides}
+            old_settings = entry.get("settings") if isinstance(entry.get("settings"), dict) \
+                else {}
+            settings = {**old_settings, **overrides}
             values["settings"] = {k: val for k, val in settings.items() if val is not _UNSET}
         if {"hostname", "docker_socket"} & set(updates):
             values["docker_missing"] = False  # a new place: the old finding no longer holds
-        result["config"] = fields.build(lambda: current.changed(**values), EDIT_OPTIONS)
+        result["config"] = fields.build(lambda: HostConfig.from_dict({**entry, **values}),
+                                        EDIT_OPTIONS)
         return hosts.with_host(name, result["config"])
 
-    store.change_hosts(change)
-    if result["config"].key_material() != old.config.key_material():
+    store.change_hosts(change, keep_broken=True)
+    if old is not None and result["config"].key_material() != old.config.key_material():
         quiet_disconnect(old)  # its socket is named after the old settings
     make_printer().success(f"Updated host '{name}' ({fields.describe(result['config'])}).")
 

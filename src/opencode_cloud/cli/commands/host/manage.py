@@ -19,22 +19,27 @@ from opencode_cloud.hosts.model import Host, HostsFile
 @global_options
 def remove(name: str, force: bool) -> None:
     """Remove a host (removing the default host makes this machine the default again)."""
-    host = store.resolve_host(name)
+    hosts = store.load_hosts(keep_broken=True)  # a broken entry can be removed too
+    host = hosts.get(name)
+    if host is None and name not in hosts.broken:
+        raise store.unknown_host(name, hosts)
     if not force:
         if not click.get_text_stream("stdin").isatty():
             raise ConfigError(f"refusing to remove host '{name}' without confirmation",
                               hint=f"Run 'occ host remove {name} --force'.")
-        click.confirm(f"Remove host '{name}' ({fields.describe(host.config)})?", abort=True)
-    quiet_disconnect(host)
+        what = fields.describe(host.config) if host else "an entry that is not valid"
+        click.confirm(f"Remove host '{name}' ({what})?", abort=True)
+    if host is not None:
+        quiet_disconnect(host)
     was_default: list[bool] = []
 
     def change(hosts: HostsFile) -> HostsFile:
-        if name not in hosts.hosts:
+        if name not in hosts.hosts and name not in hosts.broken:
             raise store.unknown_host(name, hosts)
         was_default.append(hosts.default_host == name)
         return hosts.without_host(name)
 
-    store.change_hosts(change)
+    store.change_hosts(change, keep_broken=True)
     out = make_printer()
     out.success(f"Removed host '{name}'.")
     if was_default and was_default[-1]:
