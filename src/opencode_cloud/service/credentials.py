@@ -1,4 +1,11 @@
-"""The web UI's login: generated once per target, kept on the target itself."""
+"""The web UI's login: generated once per target, kept on the target itself.
+
+The first login is kept as labels of the data volume. Docker labels cannot change, so a
+rotated login lives on a small volume of its own (``<instance>-auth-<generation>``, never
+mounted, labels only); the newest generation wins. Rotating creates the new one first and
+removes the older ones only after the container runs with the new password, so an
+interrupted rotation leaves one complete login, never none.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from opencode_cloud.service.names import ServiceNames
 DEFAULT_USERNAME = "opencode"
 USERNAME_LABEL = label("auth.username")
 PASSWORD_LABEL = label("auth.password")
+AUTH_OF_LABEL = label("auth-of")  # on rotated-login volumes: the instance they belong to
+GENERATION_LABEL = label("auth.generation")
 
 
 @dataclass(frozen=True)
@@ -45,8 +54,20 @@ def ensure_volumes(client, names: ServiceNames) -> Credentials:
     return creds
 
 
+def rotated_volumes(client, names: ServiceNames) -> list:
+    """The volumes holding rotated logins of this instance, newest first."""
+    volumes = client.volumes.list(filters={"label": f"{AUTH_OF_LABEL}={names.instance}"})
+    return sorted(volumes, key=lambda v: int((v.attrs.get("Labels") or {})
+                                             .get(GENERATION_LABEL, "0") or 0), reverse=True)
+
+
 def read_credentials(client, names: ServiceNames) -> Credentials | None:
     from docker.errors import NotFound
+
+    for volume in rotated_volumes(client, names):
+        labels = volume.attrs.get("Labels") or {}
+        if USERNAME_LABEL in labels and PASSWORD_LABEL in labels:
+            return Credentials(labels[USERNAME_LABEL], labels[PASSWORD_LABEL])
 
     try:
         labels = client.volumes.get(names.credentials_volume).attrs.get("Labels") or {}
@@ -59,3 +80,30 @@ def read_credentials(client, names: ServiceNames) -> Credentials | None:
             "to use other names.",
         )
     return Credentials(labels[USERNAME_LABEL], labels[PASSWORD_LABEL])
+
+
+def store_rotated(client, names: ServiceNames, creds: Credentials) -> str:
+    """Keep ``creds`` as the newest login; returns the new volume's name."""
+    import time
+
+    generation = str(time.time_ns())
+    name = f"{names.instance}-auth-{generation}"
+    client.volumes.create(name=name, labels={
+        label("instance"): names.instance, AUTH_OF_LABEL: names.instance,
+        GENERATION_LABEL: generation, USERNAME_LABEL: creds.username,
+        PASSWORD_LABEL: creds.password})
+    return name
+
+
+def drop_older_logins(client, names: ServiceNames, keep: str) -> None:
+    for volume in rotated_volumes(client, names):
+        if volume.name != keep:
+            volume.remove()
+
+
+def login_digest(creds: Credentials) -> str:
+    """A short digest of the login for the container's settings summary: a new password
+    recreates the container, and the label shows nothing of the password."""
+    import hashlib
+
+    return hashlib.sha256(f"{creds.username}:{creds.password}".encode()).hexdigest()[:16]

@@ -10,7 +10,7 @@ from opencode_cloud.errors import OccError
 from opencode_cloud.image.build import ensure_image
 from opencode_cloud.service import spec
 from opencode_cloud.service.context import ServiceContext
-from opencode_cloud.service.credentials import Credentials, ensure_volumes
+from opencode_cloud.service.credentials import Credentials, ensure_volumes, login_digest
 from opencode_cloud.service.health import Health, wait_until_healthy
 
 DEFAULT_START_TIMEOUT = 120.0
@@ -50,7 +50,7 @@ def start(
         image, rolled_back = existing.image, True
     if image is None:
         image = ensure_image(ctx.client, ctx.config, ctx.reporter)
-    wanted = spec.settings_summary(ctx.config, image.id, rolled_back)
+    wanted = spec.settings_summary(ctx.config, image.id, rolled_back, login_digest(creds))
 
     action, changes = "created", []
     if existing is not None:
@@ -131,10 +131,43 @@ def reset(ctx: ServiceContext, volumes: bool) -> list[str]:
         remove_container(container)
         removed.append(f"container {ctx.names.container}")
     if volumes:
+        from opencode_cloud.service.credentials import rotated_volumes
+
         for name in ctx.names.volumes:
             try:
                 ctx.client.volumes.get(name).remove()
             except NotFound:
                 continue
             removed.append(f"volume {name}")
+        for volume in rotated_volumes(ctx.client, ctx.names):
+            volume.remove()
+            removed.append(f"volume {volume.name}")
     return removed
+
+
+def rotate_login(ctx: ServiceContext, timeout: float = DEFAULT_START_TIMEOUT
+                 ) -> tuple[Credentials, StartOutcome | None]:
+    """A new password for the web UI and Cockpit. A running service is recreated with it
+    (volumes kept) and the old password stops working; a stopped one gets it at its next
+    start. Returns the new login and the start outcome (None when not running)."""
+    from opencode_cloud.errors import NotRunningError
+    from opencode_cloud.service.credentials import (
+        drop_older_logins,
+        generate_password,
+        read_credentials,
+        store_rotated,
+    )
+
+    old = read_credentials(ctx.client, ctx.names)
+    if old is None:
+        raise NotRunningError("there is no login to rotate: the service was never started "
+                              f"{ctx.endpoint.where}", hint="Run 'occ start'; it makes one.")
+    new = Credentials(old.username, generate_password())
+    kept = store_rotated(ctx.client, ctx.names, new)
+    container = ctx.container()
+    outcome = None
+    if container is not None and container.status == "running":
+        ctx.reporter.info("New password stored; recreating the container with it.")
+        outcome = start(ctx, timeout)
+    drop_older_logins(ctx.client, ctx.names, keep=kept)
+    return new, outcome

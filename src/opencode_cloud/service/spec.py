@@ -9,7 +9,7 @@ from typing import Any
 
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.labels import label
-from opencode_cloud.service.credentials import Credentials
+from opencode_cloud.service.credentials import Credentials, login_digest
 from opencode_cloud.service.names import ServiceNames
 
 WEB_PORT = 3000  # inside the container
@@ -17,7 +17,8 @@ COCKPIT_PORT = 9090
 SUMMARY_LABEL = label("spec")
 
 
-def settings_summary(config: Config, image_id: str, pinned: bool = False) -> dict[str, Any]:
+def settings_summary(config: Config, image_id: str, pinned: bool = False,
+                     login: str | None = None) -> dict[str, Any]:
     """What the container's behaviour depends on, without secrets (it is stored as a label).
 
     Env values may hold API keys, so only their hash is kept. ``pinned`` marks a service
@@ -32,6 +33,7 @@ def settings_summary(config: Config, image_id: str, pinned: bool = False) -> dic
         "container_env": env_digest[:16],
         "memory_limit": config.memory_limit,
         "pinned_image": pinned,
+        "login": login,  # a digest of the credentials (credentials.login_digest)
     }
 
 
@@ -75,6 +77,8 @@ def describe_drift(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 changes.append("image changed")
             elif key == "container_env":
                 changes.append("container_env changed")
+            elif key == "login":
+                changes.append("the login changed")
             else:
                 changes.append(f"{key} {old.get(key)} -> {new[key]}")
     return changes
@@ -103,7 +107,8 @@ def container_kwargs(
     ]
     labels = {
         label("instance"): names.instance,
-        SUMMARY_LABEL: json.dumps(settings_summary(config, image_id, rolled_back), sort_keys=True),
+        SUMMARY_LABEL: json.dumps(settings_summary(config, image_id, rolled_back,
+                                                   login_digest(creds)), sort_keys=True),
     }
     kwargs: dict[str, Any] = {
         "image": image_id,
