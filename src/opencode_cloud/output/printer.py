@@ -90,6 +90,11 @@ class Printer:
             payload = {"host": self.host, **payload}
         click.echo(json.dumps(payload, indent=2, default=str))
 
+    def raw_json_line(self, payload: Any) -> None:
+        """One JSON document on one line (a stream of them, for monitoring scripts)."""
+        with self._write_lock:
+            click.echo(json.dumps(payload, default=str))
+
     def table(self, columns: list[str], rows: list[list[str]], title: str | None = None) -> None:
         if self.quiet:
             return

@@ -7,14 +7,21 @@ import click
 from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts, service_work
 from opencode_cloud.cli.service_target import ServiceCommand, open_service, printer_of
 from opencode_cloud.cli.state import app_state, global_options, make_printer
+from opencode_cloud.errors import OccError
 
 
 @click.command("status", cls=ServiceCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (an array for "
               "--group/--all).")
+@click.option("--watch", is_flag=True, help="Refresh a full-screen table until q or Ctrl-C "
+              "(without a terminal: one table, or JSON array per line, per refresh).")
+@click.option("--interval", type=click.FloatRange(min=1), default=5.0, show_default=True,
+              metavar="S", help="Seconds between refreshes with --watch (at least 1).")
+@click.option("--count", type=click.IntRange(min=1), metavar="N",
+              help="With --watch: stop after N refreshes.")
 @fleet_options
 @global_options
-def status_command(as_json: bool) -> None:
+def status_command(as_json: bool, watch: bool, interval: float, count: int | None) -> None:
     """Show whether the service runs and answers.
 
     With -q nothing is printed: exit 0 when running and healthy, else 1.
@@ -28,6 +35,11 @@ def status_command(as_json: bool) -> None:
     from opencode_cloud.service.status import collect_status, format_duration
 
     hosts = fleet_hosts()
+    if watch:
+        watch_status(hosts, as_json=as_json, interval=interval, count=count)
+        return
+    if count is not None:
+        raise click.UsageError("--count goes with --watch")
     if hosts is not None:
         fleet_status(hosts, as_json)
         return
@@ -136,3 +148,47 @@ def resource_lines(report: dict) -> list[tuple[str, str]]:
 
 def drift_text(drift: dict) -> str:
     return f"{drift['key']} runs {drift['running']}, configured {drift['configured']}"
+
+
+def watch_status(hosts: list | None, *, as_json: bool, interval: float,
+                 count: int | None) -> None:
+    """``--watch``: every selected target (or the one --host/--local/default names) over a
+    connection kept open for the whole watch."""
+    from opencode_cloud.cli.service_target import host_config
+    from opencode_cloud.config.store import load_config
+    from opencode_cloud.engine.target import engine_for, resolve_host
+    from opencode_cloud.fleet.watch import Session, Watcher
+    from opencode_cloud.output import watch
+    from opencode_cloud.report import Reporter
+    from opencode_cloud.service.context import ServiceContext
+    from opencode_cloud.service.names import ServiceNames
+    from opencode_cloud.service.status import collect_status
+
+    state = app_state()
+    if state.quiet:
+        raise OccError("--watch shows a table; -q prints nothing",
+                       hint="Use 'occ -q status' alone for an exit status, or --watch "
+                       "without -q.")
+    config, names = load_config(), ServiceNames.from_environment()
+    if hosts is None:
+        one = resolve_host(state.host, state.local)
+        targets = [one]
+    else:
+        targets = list(hosts)
+
+    def opener(host):
+        def open_target():
+            engine = engine_for(host, Reporter())  # silent: the table shows failures
+            endpoint = engine.__enter__()
+            service = ServiceContext(endpoint, host_config(config, host), names, Reporter())
+            return service, lambda: engine.__exit__(None, None, None)
+
+        return open_target
+
+    sessions = [Session(h.name if h is not None else "local", opener(h)) for h in targets]
+    watcher = Watcher(sessions, collect_status, timeout=interval)
+    try:
+        watch.watch(watcher, interval=interval, count=count, as_json=as_json,
+                    printer=make_printer(), color=state.color)
+    finally:
+        watcher.close()
