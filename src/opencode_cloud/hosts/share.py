@@ -176,8 +176,8 @@ def read_import(text: str, source: Path) -> HostsFile:
         raise ConfigError(exc.message, hint=_import_hint(exc.hint, source)) from None
     if not incoming.hosts:
         raise ConfigError(f"{source} holds no hosts",
-                          hint="Make one with: occ host export -o FILE (on a machine that "
-                          "has hosts).")
+                          hint="Nothing was imported. Make a file with: occ host export -o "
+                          "FILE (on a machine that has hosts).")
     return incoming
 
 
