@@ -27,8 +27,8 @@ def host_group() -> None:
     """
 
 
-from opencode_cloud.cli.commands.host import add, check, edit, listing, manage  # noqa: E402
+from opencode_cloud.cli.commands.host import add, check, edit, listing, manage, share  # noqa: E402
 
-for _module in (add, manage, listing, edit, check):
+for _module in (add, manage, listing, edit, check, share):
     for _command in _module.COMMANDS:
         host_group.add_command(_command)
