@@ -4,16 +4,22 @@ It keeps containers, images and volumes in dicts and raises the SDK's own except
 (``docker.errors.NotFound`` …), so the service layer's ``except NotFound`` paths run as they
 do against a real Engine. It also records what was asked of it, so tests assert calls.
 
-Also here: a :class:`RecordingReporter`, a :class:`FakeClock` for code that polls, and
+Also here: a :class:`RecordingReporter`, a :class:`FakeClock` for code that polls,
 :func:`service_context`, which wires them into a ``ServiceContext`` whose endpoint hands
-out the fake client.
+out the fake client, an :class:`EngineSocket` (a real unix socket answering HTTP like an
+Engine) and a :class:`FakeConnection` in place of an SSH ``HostConnection``.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import socketserver
+import subprocess
+import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from docker.errors import APIError, ImageNotFound, NotFound
@@ -339,3 +345,90 @@ def summary_label(container: FakeContainer) -> dict:
     from opencode_cloud.service.spec import SUMMARY_LABEL
 
     return json.loads(container.labels[SUMMARY_LABEL])
+
+
+class EngineSocket:
+    """A tiny HTTP/1.0 server on a unix socket file, answering like a Docker Engine.
+
+    ``routes``: request path -> ``(status, body, headers)``; other paths get a 404. The
+    paths asked are kept in ``requests``. Use as a context manager.
+    """
+
+    def __init__(self, path: Path, routes: dict[str, tuple[int, bytes, dict[str, str]]]):
+        self.path = path
+        self.routes = routes
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                request = self.rfile.readline().decode()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                target = request.split()[1]
+                owner.requests.append(target)
+                status, body, headers = owner.routes.get(target, (404, b'{"message": '
+                                                         b'"no such container"}', {}))
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                self.wfile.write(f"HTTP/1.0 {status} X\r\n{head}\r\n".encode() + body)
+
+        self.server = socketserver.UnixStreamServer(str(path), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+
+    def __enter__(self) -> EngineSocket:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+
+def json_route(payload: Any, status: int = 200,
+               headers: dict[str, str] | None = None) -> tuple[int, bytes, dict[str, str]]:
+    return status, json.dumps(payload).encode(), {"Content-Type": "application/json",
+                                                  **(headers or {})}
+
+
+class FakeConnection:
+    """Stands in for ``ssh.connection.HostConnection``: forwards are paths chosen by the
+    test, remote commands answer from ``answers`` (first matching substring)."""
+
+    def __init__(self, host: Any, reporter: Reporter | None = None, **_: Any) -> None:
+        self.host = host
+        self.reporter = reporter
+        self.files = SimpleNamespace(key=f"key-{host.name}")
+        self.calls: list[tuple] = []
+        self.forward_path = "/nonexistent/occ-test/docker.sock"
+        self.answers: list[tuple[str, subprocess.CompletedProcess]] = []
+        self.alive = True
+
+    def ensure_master(self) -> bool:
+        self.calls.append(("ensure_master",))
+        return True
+
+    def docker_forward(self, remote_path: str) -> str:
+        self.calls.append(("docker_forward", remote_path))
+        return self.forward_path
+
+    def forward_tcp(self, local_port: int, address: str, port: int) -> None:
+        self.calls.append(("forward_tcp", local_port, address, port))
+
+    def master_alive(self) -> bool:
+        return self.alive
+
+    def run(self, remote: str, timeout: float | None = None) -> subprocess.CompletedProcess:
+        self.calls.append(("run", remote))
+        for needle, answer in self.answers:
+            if needle in remote:
+                return answer
+        return subprocess.CompletedProcess(remote, 127, b"", b"sh: not found\n")
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
+def answered(stdout: str, returncode: int = 0) -> subprocess.CompletedProcess:
+    return subprocess.CompletedProcess("", returncode, stdout.encode(), b"")
