@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from opencode_cloud.service.context import ServiceContext
-from tests.unit.fake_docker import FakeClient, RecordingReporter, service_context
+from tests.unit.fake_docker import FakeClient, FakeConnection, RecordingReporter, service_context
 
 
 @pytest.fixture
@@ -32,3 +32,18 @@ def xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     return tmp_path
+
+
+@pytest.fixture
+def fake_ssh(monkeypatch: pytest.MonkeyPatch, xdg: Path) -> list[FakeConnection]:
+    """RemoteEngine's HostConnection becomes a FakeConnection; the list holds those made."""
+    from opencode_cloud.ssh import connection
+
+    made: list[FakeConnection] = []
+
+    def make(host, reporter=None, **kwargs):
+        made.append(FakeConnection(host, reporter, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(connection, "HostConnection", make)
+    return made

@@ -20,6 +20,8 @@ from tests.unit.fake_docker import (
     json_route,
 )
 
+# ``fake_ssh`` (tests/unit/conftest.py) puts a FakeConnection in place of HostConnection.
+
 HOST = Host("web1", HostConfig(hostname="web1.example", user="deploy",
                                docker_socket="/run/user/1000/docker.sock"))
 INFO = {"ServerVersion": "24.0.7", "OperatingSystem": "Ubuntu 22.04.4 LTS",
@@ -28,21 +30,6 @@ INFO = {"ServerVersion": "24.0.7", "OperatingSystem": "Ubuntu 22.04.4 LTS",
 
 def probe_answer(**values: str) -> str:
     return "\n".join(["Welcome to web1", probe.MARKER, *(f"{k}={v}" for k, v in values.items())])
-
-
-@pytest.fixture
-def fake_ssh(monkeypatch: pytest.MonkeyPatch, xdg: Path) -> list[FakeConnection]:
-    """RemoteEngine's HostConnection becomes a FakeConnection; the list holds those made."""
-    from opencode_cloud.ssh import connection
-
-    made: list[FakeConnection] = []
-
-    def make(host, reporter=None, **kwargs):
-        made.append(FakeConnection(host, reporter, **kwargs))
-        return made[-1]
-
-    monkeypatch.setattr(connection, "HostConnection", make)
-    return made
 
 
 def test_versions_are_remembered_per_key_and_forgotten(xdg: Path) -> None:
