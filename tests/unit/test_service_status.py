@@ -45,7 +45,7 @@ def test_running_service_uses_dockers_health_verdict_without_an_exec(
     assert report["url"] == "http://127.0.0.1:3005"  # a wildcard bind is reached on loopback
     assert report["cockpit_url"] == "http://127.0.0.1:9095"
     assert (report["health"], report["opencode_version"]) == ("healthy", "1.2.3")
-    assert 89 <= report["uptime_seconds"] <= 95
+    assert 89 <= report["uptime_seconds"] <= 150
     assert container.execs == []
 
 
@@ -84,7 +84,7 @@ def test_seconds_since() -> None:
     assert status._seconds_since(None) is None
     assert status._seconds_since("") is None
     ago = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
-    assert 7199 <= status._seconds_since(ago + ".5Z") <= 7205
+    assert 7199 <= status._seconds_since(ago + ".5Z") <= 7260
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
