@@ -115,6 +115,15 @@ class FakeVolumes:
         self.by_name[name] = FakeVolume(self, name, labels)
         return self.by_name[name]
 
+    def list(self, filters: dict | None = None) -> list[FakeVolume]:
+        """Docker's ``label=KEY=VALUE`` filter (the only one occ uses)."""
+        wanted = (filters or {}).get("label")
+        found = list(self.by_name.values())
+        if wanted:
+            key, _, value = wanted.partition("=")
+            found = [v for v in found if (v.attrs["Labels"] or {}).get(key) == value]
+        return found
+
 
 class FakeContainer:
     """A container whose health answers and start failures a test chooses.

@@ -8,6 +8,7 @@ from opencode_cloud.config.model import Config
 from opencode_cloud.errors import OccError
 from opencode_cloud.service import lifecycle, spec
 from opencode_cloud.service.context import ServiceContext
+from opencode_cloud.service.credentials import login_digest
 from opencode_cloud.service.health import NotHealthy
 from tests.unit.fake_docker import (
     FakeClient,
@@ -33,7 +34,7 @@ def test_first_start_builds_creates_and_waits(client: FakeClient, svc: ServiceCo
     assert container.status == "running"
     assert f"OPENCODE_SERVER_PASSWORD={outcome.credentials.password}" in kwargs["environment"]
     assert summary_label(container) == spec.settings_summary(
-        svc.config, client.images.get(REF).id, False)
+        svc.config, client.images.get(REF).id, False, login_digest(outcome.credentials))
     assert reporter.of("step")[-1] == "Waiting for opencode to answer"
 
 

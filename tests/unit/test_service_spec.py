@@ -10,7 +10,7 @@ from opencode_cloud.config.model import Config
 from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
 from opencode_cloud.service import spec
-from opencode_cloud.service.credentials import Credentials
+from opencode_cloud.service.credentials import Credentials, login_digest
 from opencode_cloud.service.names import ServiceNames
 
 CREDS = Credentials("opencode", "s3cret-pw")
@@ -22,7 +22,7 @@ def test_summary_hashes_the_environment_and_keeps_no_secret() -> None:
     assert summary == {
         "image": "sha256:img", "bind_address": "127.0.0.1", "opencode_web_port": 3000,
         "cockpit_port": None, "container_env": summary["container_env"],
-        "memory_limit": "4g", "pinned_image": False,
+        "memory_limit": "4g", "pinned_image": False, "login": None,
     }
     assert len(summary["container_env"]) == 16
     assert "sk-very-secret" not in json.dumps(summary)
@@ -77,7 +77,7 @@ def test_container_kwargs_publish_ports_mount_volumes_and_put_auth_last() -> Non
     labels = kwargs["labels"]
     assert labels[label("instance")] == "t1"
     stored = json.loads(labels[spec.SUMMARY_LABEL])
-    assert stored == spec.settings_summary(config, "sha256:img", True)
+    assert stored == spec.settings_summary(config, "sha256:img", True, login_digest(CREDS))
     assert "s3cret-pw" not in labels[spec.SUMMARY_LABEL]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from opencode_cloud.cli.state import app_state, make_reporter
+from opencode_cloud.cli.state import app_state, interactive, make_reporter
 from opencode_cloud.config.store import load_config
 from opencode_cloud.errors import OccError
 from opencode_cloud.service.context import ServiceContext
@@ -131,7 +131,7 @@ def readiness_timeout_option(help_text: str = "Seconds to wait for opencode to a
 
 def confirm_or_fail(question: str, flag: str) -> None:
     """Ask in a terminal; without one, fail and name the flag that skips the question."""
-    if not click.get_text_stream("stdin").isatty():
+    if not interactive():
         raise OccError(
             f"{question} needs confirmation and there is no terminal to ask",
             hint=f"Add {flag} to go ahead without asking.",

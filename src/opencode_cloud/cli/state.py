@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -95,7 +96,7 @@ def make_printer(host: str | None = None, ctx: click.Context | None = None):
 
 def interactive() -> bool:
     """Can a person answer questions here (stdin is a terminal)?"""
-    return click.get_text_stream("stdin").isatty()
+    return sys.stdin is not None and sys.stdin.isatty()
 
 
 def make_reporter(host: str | None = None, ctx: click.Context | None = None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
@@ -91,7 +92,10 @@ def create_and_start(ctx: ServiceContext, image, creds: Credentials, rolled_back
 
 def port_in_use_error(ctx: ServiceContext, text: str) -> OccError:
     config = ctx.config
-    cockpit = str(config.cockpit_port) in text and str(config.opencode_web_port) not in text
+    # Docker names the port as ADDRESS:PORT ("Bind for 0.0.0.0:8080 failed", "listen tcp4
+    # 127.0.0.1:8080: bind: address already in use"): compare whole numbers, not text.
+    named = {int(n) for n in re.findall(r":(\d{1,5})\b", text)}
+    cockpit = config.cockpit_port in named and config.opencode_web_port not in named
     key, port = ("cockpit_port", config.cockpit_port) if cockpit else \
         ("opencode_web_port", config.opencode_web_port)
     message = f"port {port} on {config.bind_address} is already in use {ctx.endpoint.where}"

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from opencode_cloud.cli.state import LocalOnlyGroup, global_options, make_printer
+from opencode_cloud.cli.state import LocalOnlyGroup, global_options, interactive, make_printer
 from opencode_cloud.config import paths, store
 from opencode_cloud.config.model import Config, is_loopback
 from opencode_cloud.errors import ConfigError
@@ -82,7 +82,7 @@ def set_(key: str, value: str) -> None:
 def reset(force: bool) -> None:
     """Put every setting back to its default."""
     if not force:
-        if not click.get_text_stream("stdin").isatty():
+        if not interactive():
             raise ConfigError(
                 "refusing to reset the settings without confirmation",
                 hint="Run 'occ config reset --force'.",

@@ -7,7 +7,7 @@ import contextlib
 import click
 
 from opencode_cloud.cli.commands.host import fields
-from opencode_cloud.cli.state import LocalOnlyCommand, global_options, make_printer
+from opencode_cloud.cli.state import LocalOnlyCommand, global_options, interactive, make_printer
 from opencode_cloud.errors import ConfigError, OccError
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts.model import Host, HostsFile
@@ -24,7 +24,7 @@ def remove(name: str, force: bool) -> None:
     if host is None and name not in hosts.broken:
         raise store.unknown_host(name, hosts)
     if not force:
-        if not click.get_text_stream("stdin").isatty():
+        if not interactive():
             raise ConfigError(f"refusing to remove host '{name}' without confirmation",
                               hint=f"Run 'occ host remove {name} --force'.")
         what = fields.describe(host.config) if host else "an entry that is not valid"
