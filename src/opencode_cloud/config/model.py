@@ -35,6 +35,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     opencode_version: str = DEFAULT_OPENCODE_VERSION
     extra_ca_certs: str | None = None
     memory_limit: str | None = "4g"
+    # Providers whose login redirects the browser to localhost (OpenAI 1455, a Gemini
+    # plugin 8085): occ open --host forwards these from here into the sandbox.
+    oauth_callback_ports: list[Port] = msgspec.field(default_factory=lambda: [1455, 8085])
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as a ValidationError without a path,

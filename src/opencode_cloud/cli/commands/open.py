@@ -73,14 +73,39 @@ def bring_home(service: ServiceContext, *, cockpit: bool = False, local_port: in
     url = url_for("127.0.0.1", here)
     _show(out, url, what, print_url)
     out.line(f"Forwarding {url} to {address}:{port} on {endpoint.host}; Ctrl-C ends it.")
+    relays = callback_relays(service, out)
     try:
         while endpoint.connection_alive is None or endpoint.connection_alive():
             time.sleep(1)
     except KeyboardInterrupt:
         out.line("Forward closed.")
         return
+    finally:
+        for relay in relays:
+            relay.close()
     raise OccError(f"lost the SSH connection to {endpoint.host}; the forward is gone",
                    hint=f"Check the host with: occ host test {endpoint.host}")
+
+
+def callback_relays(service: ServiceContext, out) -> list:
+    """Provider login callbacks (``oauth_callback_ports``) from here into the sandbox; a
+    port already taken here is reported and skipped."""
+    from opencode_cloud.service.port_relay import PortRelay
+
+    relays, taken = [], []
+    for port in service.config.oauth_callback_ports:
+        try:
+            relays.append(PortRelay(service, port))
+        except OSError:
+            taken.append(port)
+    if relays:
+        out.line("Provider logins: " + ", ".join(f"127.0.0.1:{r.port}" for r in relays)
+                 + " here reach the sandbox's own callback ports.")
+    if taken:
+        out.warn(f"port{'s' if len(taken) > 1 else ''} {', '.join(map(str, taken))} "
+                 "already in use on this machine: a provider login that calls back there "
+                 "will not reach the sandbox (free it, or change oauth_callback_ports)")
+    return relays
 
 
 def _show(out, url: str, what: str, print_url: bool) -> None:
