@@ -64,8 +64,9 @@ class PortRelay:
             with contextlib.closing(sock):
                 threading.Thread(target=_copy, args=(client, sock), daemon=True).start()
                 with contextlib.suppress(OSError):
-                    for _stream, data in frames_iter(sock, False):
-                        client.sendall(data)
+                    for stream, data in frames_iter(sock, False):
+                        if stream == 1:  # the port's bytes; stderr is bash's own words
+                            client.sendall(data)
 
     def close(self) -> None:
         self._closed.set()
