@@ -41,9 +41,12 @@ def test_env_set_list_remove(occ):
     occ("config", "env", "set", "TZ=Europe/Berlin", check=True)
     occ("config", "env", "set", "A=1", check=True)
     occ("config", "env", "set", "TZ=UTC", check=True)  # replaces, keeps one entry per name
-    assert occ("config", "env", "list", check=True).stdout.split() == ["A=1", "TZ=UTC"]
+    assert occ("config", "env", "list", "--show-secrets", check=True).stdout.split() == [
+        "A=1", "TZ=UTC"]
     occ("config", "env", "remove", "A", check=True)
-    assert occ("config", "env", "list", check=True).stdout.split() == ["TZ=UTC"]
+    assert occ("config", "env", "list", "--show-secrets", check=True).stdout.split() == [
+        "TZ=UTC"]
+    assert occ("config", "env", "list", check=True).stdout.split() == ["TZ=…(hidden)"]
     missing = occ("config", "env", "remove", "A")
     assert missing.returncode == 1 and "no container variable named 'A'" in missing.stderr
 

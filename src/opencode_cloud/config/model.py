@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from opencode_cloud.config.masking import mask_env_entry
+
 DEFAULT_OPENCODE_VERSION = "1.18.33"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
@@ -53,7 +55,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         for entry in self.container_env:
             name, sep, _ = entry.partition("=")
             if not sep or not ENV_NAME.match(name):
-                invalid("container_env", f"entry {entry!r} must look like KEY=value")
+                invalid("container_env",
+                        f"entry {mask_env_entry(entry)!r} must look like KEY=value")
         if not IMAGE_REF.match(self.image):
             invalid(
                 "image",

@@ -16,6 +16,7 @@ import msgspec
 
 from opencode_cloud.config import paths
 from opencode_cloud.config.jsonc import parse_jsonc
+from opencode_cloud.config.masking import mask_setting
 from opencode_cloud.config.model import FIELDS, Config
 from opencode_cloud.errors import ConfigError
 
@@ -38,7 +39,7 @@ def describe_validation_error(
     at = _AT_PATH.search(text)
     if at and at.group(1):
         key = at.group(1)
-        got = data.get(key) if isinstance(data, dict) else None
+        got = mask_setting(key, data.get(key)) if isinstance(data, dict) else None
         detail = text[: at.start()]
         if key.endswith("_port") and isinstance(got, int):
             detail = "must be a port number from 1 to 65535"

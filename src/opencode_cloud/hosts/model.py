@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opencode_cloud.config.masking import mask_settings
 from opencode_cloud.hosts import validation as v
 
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
@@ -129,7 +130,8 @@ class HostConfig:
             try:
                 values[key] = check(data[key])
             except ValueError as exc:
-                raise FieldError(key, str(exc), data[key]) from None
+                got = mask_settings(data[key]) if key == "settings" else data[key]
+                raise FieldError(key, str(exc), got) from None
         return cls(**values)
 
     @property

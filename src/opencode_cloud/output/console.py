@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from opencode_cloud.output.printer import Printer
+from opencode_cloud.output.sanitize import sanitize
 from opencode_cloud.report import Reporter
 
 
@@ -43,11 +44,18 @@ class ConsoleReporter(Reporter):
             (progress, _), self._bar = self._bar, None
             progress.stop()
 
+    def _label(self, text: str) -> Any:
+        """A spinner's text: plain (no Rich markup, which would eat the ``[host]`` prefix and
+        interpret remote text) and sanitised, like every line."""
+        from rich.text import Text
+
+        return Text(self.printer.prefix(False) + sanitize(text, keep_sgr=False))
+
     def _spin(self, text: str) -> bool:
         console = self._live_console()
         if console is None:
             return False
-        label = self.printer.prefix(False) + text
+        label = self._label(text)
         if self._status is None:
             self.stop_live()
             self._status = console.status(label)
@@ -63,7 +71,7 @@ class ConsoleReporter(Reporter):
 
     def activity(self, text: str) -> None:
         if self._status is not None:
-            self._status.update(self.printer.prefix(False) + text)
+            self._status.update(self._label(text))
         if self.verbose:
             self.printer.detail(text)
 
@@ -82,8 +90,10 @@ class ConsoleReporter(Reporter):
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
 
             self.stop_live()
-            columns = (TextColumn(self.printer.prefix(False) + what), BarColumn(),
-                       DownloadColumn())
+            # TextColumn formats its text with str.format: braces are doubled.
+            label = (self.printer.prefix(False) + sanitize(what, keep_sgr=False))
+            columns = (TextColumn(label.replace("{", "{{").replace("}", "}}"), markup=False),
+                       BarColumn(), DownloadColumn())
             progress = Progress(*columns, console=console, transient=True)
             progress.start()
             self._bar = (progress, progress.add_task(what, total=None))
@@ -113,4 +123,5 @@ class ConsoleReporter(Reporter):
 
         self.stop_live()
         # getpass writes the prompt to the terminal and reads the answer with echo off.
+        prompt = sanitize(prompt, keep_sgr=False)  # sudo's prompt comes from the host
         return getpass.getpass(self.printer.prefix(self.printer.err_color) + prompt)

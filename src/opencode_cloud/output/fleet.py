@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any
 
 from opencode_cloud.output.printer import Printer
+from opencode_cloud.output.sanitize import sanitize
 from opencode_cloud.report import Reporter
 
 KEEP_LINES = 2000
@@ -149,7 +150,8 @@ class FleetView:
             else:
                 mark, what, seconds = Text("..", style="dim"), "waiting", 0.0
             table.add_row(mark, Text(f"[{name}]", style="cyan bold"),
-                          Text(f"{seconds:5.1f}s", style="dim"), Text(what[:100]))
+                          Text(f"{seconds:5.1f}s", style="dim"),
+                          Text(sanitize(what, keep_sgr=False)[:100]))  # may be a log line
         return table
 
 

@@ -8,15 +8,21 @@ import click
 
 from opencode_cloud.cli.state import LocalOnlyGroup, global_options, interactive, make_printer
 from opencode_cloud.config import paths, store
+from opencode_cloud.config.masking import mask_env_entry, mask_setting, mask_settings
 from opencode_cloud.config.model import Config, is_loopback
 from opencode_cloud.errors import ConfigError
+
+# Secret values (container_env: API keys) are masked unless asked for; see config/masking.py.
+show_secrets_option = click.option(
+    "--show-secrets", is_flag=True,
+    help="Print secret values (container_env) in clear instead of masked.")
 
 
 def _format(value) -> str:
     if value is None:
         return "(not set)"
     if isinstance(value, bool | list):
-        return json.dumps(value)
+        return json.dumps(value, ensure_ascii=False)
     return str(value)
 
 
@@ -28,26 +34,30 @@ def config_group() -> None:
 
 @config_group.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print the settings as one JSON object.")
+@show_secrets_option
 @global_options
-def show(as_json: bool) -> None:
-    """Show every setting and the file it comes from."""
+def show(as_json: bool, show_secrets: bool) -> None:
+    """Show every setting and the file it comes from (secrets masked)."""
     config = store.load_config()
     out = make_printer()
+    values = config.to_dict() if show_secrets else mask_settings(config.to_dict())
     if as_json:
-        out.json(config.to_dict())
+        out.json(values)
         return
-    out.key_values([(key, _format(value)) for key, value in config.to_dict().items()])
+    out.key_values([(key, _format(value)) for key, value in values.items()])
     out.detail(f"(from {paths.config_file()})")
 
 
 @config_group.command("get")
 @click.argument("key")
+@show_secrets_option
 @global_options
-def get(key: str) -> None:
-    """Print the value of one setting."""
+def get(key: str, show_secrets: bool) -> None:
+    """Print the value of one setting (a secret one masked)."""
     config = store.load_config()
     store.require_key(key)
-    click.echo(_format(getattr(config, key)))
+    value = getattr(config, key)
+    click.echo(_format(value if show_secrets else mask_setting(key, value)))
 
 
 @config_group.command("set")
@@ -66,7 +76,7 @@ def set_(key: str, value: str) -> None:
     coerced = store.coerce_value(key, value)
     config = store.change_config(lambda current: store.with_value(current, key, coerced))
     out = make_printer()
-    out.success(f"{key} = {_format(getattr(config, key))}")
+    out.success(f"{key} = {_format(mask_setting(key, getattr(config, key)))}")
     if key == "bind_address" and not is_loopback(config.bind_address):
         out.warn(
             f"bind_address {config.bind_address} makes the web UI reachable from the network; "
@@ -118,11 +128,12 @@ def env_set(assignment: str) -> None:
 
 
 @env_group.command("list")
+@show_secrets_option
 @global_options
-def env_list() -> None:
-    """List the variables."""
+def env_list(show_secrets: bool) -> None:
+    """List the variables (values masked)."""
     for entry in store.load_config().container_env:
-        click.echo(entry)
+        click.echo(entry if show_secrets else mask_env_entry(entry))
 
 
 @env_group.command("remove")

@@ -9,6 +9,7 @@ import click
 
 from opencode_cloud.cli.state import LocalOnlyCommand, global_options, make_printer
 from opencode_cloud.config import paths
+from opencode_cloud.config.masking import mask_settings
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts.model import HostConfig
 
@@ -34,8 +35,8 @@ def list_(group: str | None, names_only: bool, as_json: bool) -> None:
     if as_json:
         out.json({
             "default_host": hosts.default_host,
-            "hosts": [{"name": n, "default": n == hosts.default_host, **hosts.hosts[n].to_dict()}
-                      for n in names],
+            "hosts": [{"name": n, "default": n == hosts.default_host,
+                       **_masked(hosts.hosts[n].to_dict())} for n in names],
         })
         return
     if not names:
@@ -53,6 +54,11 @@ def list_(group: str | None, names_only: bool, as_json: bool) -> None:
     out.table(["NAME", "HOSTNAME", "USER", "PORT", "GROUPS", "DEFAULT"], rows)
     if any(c.user is None or c.port is None for c in hosts.hosts.values()):
         out.detail("'-' = from ~/.ssh/config or ssh's default; see: occ host show NAME")
+
+
+def _masked(entry: dict[str, Any]) -> dict[str, Any]:
+    """A host's to_dict() with the secret values of its own settings masked."""
+    return {**entry, "settings": mask_settings(entry["settings"])}
 
 
 def effective_values(config: HostConfig, resolved: dict[str, list[str]],
@@ -81,9 +87,12 @@ def effective_values(config: HostConfig, resolved: dict[str, list[str]],
 @click.command("show", cls=LocalOnlyCommand)
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print as one JSON object.")
+@click.option("--show-secrets", is_flag=True,
+              help="Print secret values of its settings (container_env) in clear.")
 @global_options
-def show(name: str, as_json: bool) -> None:
-    """Show a host: its hosts.json entry and the values ssh will really use."""
+def show(name: str, as_json: bool, show_secrets: bool) -> None:
+    """Show a host: its hosts.json entry and the values ssh will really use (secrets
+    masked)."""
     hosts = store.load_hosts()
     from opencode_cloud.ssh.connection import HostConnection
 
@@ -95,7 +104,7 @@ def show(name: str, as_json: bool) -> None:
     if as_json:
         out.json({
             "name": name, "default": hosts.default_host == name,
-            "config": host.config.to_dict(),
+            "config": host.config.to_dict() if show_secrets else _masked(host.config.to_dict()),
             "effective": {row["field"]: {"value": row["value"], "source": row["source"]}
                           for row in effective},
             "docker_socket": host.config.effective_docker_socket,
@@ -120,8 +129,10 @@ def show(name: str, as_json: bool) -> None:
     ]
     if c.docker_missing:
         pairs.append(("docker", f"missing at the last check (occ host install-docker {name})"))
-    for key, value in sorted(c.settings.items()):
-        pairs.append((f"setting {key}", f"{json.dumps(value)}  [hosts.json, this host only]"))
+    settings = c.settings if show_secrets else mask_settings(c.settings)
+    for key, value in sorted(settings.items()):
+        shown = json.dumps(value, ensure_ascii=False)
+        pairs.append((f"setting {key}", f"{shown}  [hosts.json, this host only]"))
     out.key_values(pairs)
     out.detail(f"(from {paths.hosts_file()}; ssh config "
                f"{conn.settings.user_config or 'none'}; known hosts "
