@@ -1,6 +1,7 @@
 """The real ``occ`` CLI on config.json: round trips, clear errors, concurrency, modes."""
 
 import json
+import re
 import stat
 
 import pytest
@@ -34,7 +35,9 @@ def test_set_get_show_round_trip(occ):
     assert shown["cockpit_enabled"] is True
     on_disk = json.loads(occ.config_file.read_text())
     assert on_disk == shown
-    assert "opencode_web_port: 3100" in occ("config", "show", check=True).stdout
+    # Keys are aligned to the longest one (oauth_callback_ports since issue 14).
+    assert re.search(r"^opencode_web_port:\s+3100$", occ("config", "show", check=True).stdout,
+                     re.MULTILINE)
 
 
 def test_env_set_list_remove(occ):
