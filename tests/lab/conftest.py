@@ -10,6 +10,13 @@ not up the tests FAIL (never skip) and say how to bring it up.
         lab_docker("h1").containers.list()     # h1's own engine, through its socket
         lab.control("cut", "h2")               # sudo -n /usr/local/lib/occ-lab/lab cut h2
 
+    def test_fleet(lab, lab_relays):
+        lab.fleet                              # the 20 ordinary hosts: ["h1", "h2", "h5", ...]
+        lab.groups["fleet-a"]                  # suggested groups: fleet, fleet-a, fleet-b
+        lab.seed_image("opencode-cloud-sandbox:1.18.33", ["h5", "h6", "h7"])
+        relays = lab_relays(lab.fleet, delay_ms=25)   # one RelayGroup, 50 ms round trips
+        relays.ports["h5"]; relays.ssh_config(lab.user, lab.keys.plain, known_hosts)
+
     def test_install(lab):
         h4 = lab.bare_hosts["h4"]              # a bare Debian: SSH and sudo, no Docker
         lab.control("reset", "h4")             # back to the pristine rootfs
@@ -22,7 +29,7 @@ import json
 import shlex
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,9 +41,9 @@ if TYPE_CHECKING:
     import docker
 
 try:  # tests/lab is a plain folder (rootdir-relative imports) unless someone makes it a package
-    from .lab_relay import DelayRelay
+    from .lab_relay import DelayRelay, RelayGroup
 except ImportError:
-    from lab_relay import DelayRelay  # type: ignore[no-redef]
+    from lab_relay import DelayRelay, RelayGroup  # type: ignore[no-redef]
 
 LAB_JSON = Path("/var/tmp/occ-lab/lab.json")
 HERE = Path(__file__).resolve().parent
@@ -110,6 +117,8 @@ class Lab:
     control_command: str  # "sudo -n /usr/local/lib/occ-lab/lab"
     raw: dict[str, Any]
     bare_hosts: dict[str, LabBareHost]
+    fleet: list[str]  # the 20 ordinary hosts (h1, h2, h5-h8, h10-h23), in order
+    groups: dict[str, list[str]]  # suggested groups of fleet hosts: fleet, fleet-a, fleet-b
 
     def control(self, verb: str, name: str, timeout: float = 120) -> str:
         """Runs a control verb on a lab host (through sudo); raises when it fails."""
@@ -128,6 +137,27 @@ class Lab:
                 f"{result.stdout}{result.stderr}"
             )
         return result.stdout
+
+    def seed_image(self, ref: str, names: Iterable[str], timeout: float = 900) -> dict[str, Any]:
+        """Puts REF, an image of this machine's own Engine (e.g. the sandbox image occ built
+        here), on the hosts NAMES with the same tag, image ID and labels, so occ there finds
+        it and builds nothing. Pushed to the lab registry once, pulled by the hosts at the
+        same time (``scripts/lab seed-image``, through sudo). Returns what it did:
+        ``{"ref", "id", "pushed", "push_seconds", "seconds",
+        "hosts": {name: {"action": "pulled"|"present", "seconds"}}}``."""
+        names = list(names)
+        unknown = [n for n in names if n not in self.hosts]
+        if unknown or not names:
+            raise ValueError(f"seed_image needs lab hosts, one of {sorted(self.hosts)}: {names}")
+        verb = self.raw.get("seed_verb", "seed-image")
+        argv = [*shlex.split(self.control_command), verb, "--json", "--", ref, *names]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"`{shlex.join(argv)}` failed ({result.returncode}):\n"
+                f"{result.stdout}{result.stderr}"
+            )
+        return json.loads(result.stdout.strip().splitlines()[-1])
 
     def bare_docker_state(self, name: str) -> dict[str, Any]:
         """What a bare host has of Docker, seen from outside it: ``installed`` (dockerd is
@@ -168,6 +198,8 @@ def load_lab(path: Path = LAB_JSON) -> Lab:
                                  if k in LabBareHost.__dataclass_fields__})
             for name, h in data.get("bare_hosts", {}).items()
         },
+        fleet=list(data.get("fleet", [])),
+        groups={name: list(members) for name, members in data.get("groups", {}).items()},
     )
 
 
@@ -253,3 +285,26 @@ def lab_relay() -> Iterator[Callable[..., DelayRelay]]:
     yield make
     for relay in relays:
         relay.stop()
+
+
+@pytest.fixture
+def lab_relays(lab: Lab) -> Iterator[Callable[..., RelayGroup]]:
+    """A factory for groups of delaying relays (one thread, one listener per host), stopped
+    after the test: relays = lab_relays(lab.fleet, delay_ms=25); then 127.0.0.1 and
+    relays.ports["h5"] reach h5's sshd with a 50 ms round trip. relays.ssh_config(...)
+    writes the matching ``Host NAME`` blocks."""
+    groups: list[RelayGroup] = []
+
+    def make(names: Iterable[str] | None = None, delay_ms: float = 25) -> RelayGroup:
+        chosen = list(lab.fleet if names is None else names)
+        unknown = [n for n in chosen if n not in lab.hosts or lab.hosts[n].jump_only]
+        if unknown:
+            raise ValueError(f"not directly reachable lab hosts: {unknown}")
+        targets = {n: (lab.hosts[n].address, lab.hosts[n].port) for n in chosen}
+        group = RelayGroup(targets, delay_ms).start()
+        groups.append(group)
+        return group
+
+    yield make
+    for group in groups:
+        group.stop()
