@@ -131,3 +131,19 @@ def isolated_occ(tmp: Path) -> Iterator[OccRun]:
 def occ(tmp_path: Path, lab: Lab) -> Iterator[OccRun]:
     with isolated_occ(tmp_path) as run:
         yield run
+
+
+def build_sandbox_here(tmp: Path) -> None:
+    """The sandbox image on this machine's Engine, built (or found up to date) with the
+    settings the lab tests give their hosts, so that an image seeded onto a host is the one
+    occ there would build, and nothing is built on the hosts."""
+    import uuid
+
+    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+    with isolated_occ(tmp) as builder:
+        if Path(ca_bundle).exists():
+            assert builder("config", "set", "extra_ca_certs", ca_bundle).returncode == 0
+        builder.env["OCC_INSTANCE"] = f"occbuild-{uuid.uuid4().hex[:6]}"
+        started = builder("start", "--local", timeout=900)
+        builder("reset", "--volumes", "--force", "--local", timeout=120)
+        assert started.returncode == 0, started.stdout + started.stderr

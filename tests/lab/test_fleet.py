@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 from docker.errors import NotFound
-from lab_occ import OccRun, isolated_occ
+from lab_occ import OccRun, build_sandbox_here, isolated_occ
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -45,14 +45,7 @@ def sigint_default() -> None:
 def fleet(tmp_path_factory, lab: Lab):
     """occ with h5-h7 in group 'web', h8 and an unreachable address in group 'mixed' (with
     h5 and h6), and the image on h5-h7; the service is started by the first test."""
-    local = docker.from_env()
-    if not local.images.list(name=IMAGE.split(":")[0]):
-        with isolated_occ(tmp_path_factory.mktemp("build")) as builder:  # build it here once
-            if Path(CA_BUNDLE).exists():
-                ok(builder("config", "set", "extra_ca_certs", CA_BUNDLE))
-            builder.env["OCC_INSTANCE"] = f"occfl-{uuid.uuid4().hex[:6]}"
-            ok(builder("start", "--local", timeout=900))
-            builder("reset", "--volumes", "--force", "--local", timeout=120)
+    build_sandbox_here(tmp_path_factory.mktemp("build"))
     lab.seed_image(IMAGE, list(FLEET))
     with isolated_occ(tmp_path_factory.mktemp("fleet")) as run:
         run.env["OCC_INSTANCE"] = f"occfl-{uuid.uuid4().hex[:6]}"

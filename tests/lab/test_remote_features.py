@@ -25,10 +25,9 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import docker
 import pexpect
 import pytest
-from lab_occ import OccRun, isolated_occ
+from lab_occ import OccRun, build_sandbox_here, isolated_occ
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -59,13 +58,7 @@ def sigint_default() -> None:
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory, lab: Lab):
-    if not docker.from_env().images.list(name=IMAGE.split(":")[0]):
-        with isolated_occ(tmp_path_factory.mktemp("build")) as builder:  # built here once
-            if Path(CA_BUNDLE).exists():
-                ok(builder("config", "set", "extra_ca_certs", CA_BUNDLE))
-            builder.env["OCC_INSTANCE"] = f"occrf-{uuid.uuid4().hex[:6]}"
-            ok(builder("start", "--local", timeout=900))
-            builder("reset", "--volumes", "--force", "--local", timeout=120)
+    build_sandbox_here(tmp_path_factory.mktemp("build"))
     lab.seed_image(IMAGE, [HOST])
     with isolated_occ(tmp_path_factory.mktemp("remote")) as run:
         run.env["OCC_INSTANCE"] = f"occrf-{uuid.uuid4().hex[:6]}"
