@@ -48,18 +48,22 @@ case "${1:-serve}" in
     ;;
 esac
 
-if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then
-  # Cockpit logs in through PAM: the system user gets the same password as the web UI.
-  # printf is a builtin, so only the pipe carries the password, no command line.
-  printf 'opencoder:%s\n' "$OPENCODE_SERVER_PASSWORD" | chpasswd
-fi
-
 if [ "${OCC_COCKPIT_ENABLED:-0}" = "1" ]; then
-  /usr/lib/cockpit/cockpit-ws --no-tls --port 9090 &
+  if [ -x /usr/lib/cockpit/cockpit-ws ]; then
+    if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then
+      # Cockpit logs in through PAM: the system user gets the same password as the web UI.
+      # printf is a builtin, so only the pipe carries the password, no command line.
+      printf 'opencoder:%s\n' "$OPENCODE_SERVER_PASSWORD" | chpasswd
+    fi
+    /usr/lib/cockpit/cockpit-ws --no-tls --port 9090 &
+  else
+    echo "occ: Cockpit is enabled but this image has none (it was built without" \
+      "cockpit_enabled); starting opencode without it" >&2
+  fi
 fi
 
 cd /home/opencoder/workspace
 # Two words for the port: opencode treats it as explicit only as "--port 3000".
 exec setpriv --reuid=opencoder --regid=opencoder --init-groups \
-  env HOME=/home/opencoder USER=opencoder \
+  env HOME=/home/opencoder USER=opencoder SHELL=/bin/bash \
   opencode web --hostname 0.0.0.0 --port 3000
