@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import subprocess
 import sys
 import tarfile
@@ -48,8 +49,8 @@ def context_of(files: dict[str, bytes]) -> bytes:
 
 def build(
     client, tag: str, context: bytes, args: dict[str, str], nocache: bool, stages: list[str]
-) -> float:
-    """Seconds the build took. Appends the ids of earlier stages' images to ``stages``."""
+) -> tuple[float, int, int]:
+    """(seconds, steps run, steps in all). Appends earlier stages' image ids to ``stages``."""
     started = time.perf_counter()
     stream = client.api.build(
         fileobj=io.BytesIO(context), custom_context=True, tag=tag, buildargs=args,
@@ -57,6 +58,7 @@ def build(
     )
     tail: list[str] = []
     last_id = None
+    steps = ran = 0
     for chunk in stream:
         if "error" in chunk:
             raise SystemExit(f"building {tag} failed: {chunk['error']}\n" + "\n".join(tail))
@@ -65,8 +67,12 @@ def build(
                 last_id = line.split()[-1]
             elif line.startswith("Step ") and " : FROM " in line and last_id:
                 stages.append(last_id)  # the classic builder keeps a stage as <none> image
+            if line.startswith("Step "):
+                steps += 1
+            elif line.startswith(" ---> Running in "):
+                ran += 1
             tail = (tail + [line])[-15:]
-    return time.perf_counter() - started
+    return time.perf_counter() - started, ran, steps
 
 
 def main() -> None:
@@ -95,15 +101,18 @@ def main() -> None:
          cockpit.build_args, False),
     ]
     base = client.images.get(BASE_IMAGE).attrs["Size"]
-    print(f"base {BASE_IMAGE}: {base / 1e6:.0f} MB; opencode {config.opencode_version}")
+    load = os.getloadavg()[0]
+    print(f"base {BASE_IMAGE}: {base / 1e6:.0f} MB; opencode {config.opencode_version}; "
+          f"load average {load:.1f} on {os.cpu_count()} cores (builds are CPU-bound)")
     print(f"{'image':<32} {'size':>9} {'build':>9}")
     stages: list[str] = []
     try:
         for name, tag, context, args, nocache in variants:
-            seconds = build(client, tag, context, args, nocache, stages)
+            seconds, ran, steps = build(client, tag, context, args, nocache, stages)
             size = client.images.get(tag).attrs["Size"]
-            how = "no cache" if nocache else "cached"
-            print(f"{name:<32} {size / 1e6:6.0f} MB {seconds:7.0f} s  ({how})", flush=True)
+            how = "no cache" if nocache else "cache"
+            print(f"{name:<32} {size / 1e6:6.0f} MB {seconds:7.0f} s  ({how}: ran {ran} of "
+                  f"{steps} steps)", flush=True)
     finally:
         if not options.keep:
             for ref in [tag for _, tag, *_ in variants] + stages:
