@@ -65,9 +65,14 @@ def build_inputs(config: Config) -> BuildInputs:
         "entrypoint.sh": (package / "entrypoint.sh").read_bytes(),
         "extra-ca.crt": _extra_ca(config),
     }
-    return BuildInputs(
-        files, {"OPENCODE_VERSION": config.opencode_version, "BASE_IMAGE": BASE_IMAGE}
-    )
+    build_args = {
+        "OPENCODE_VERSION": config.opencode_version,
+        "BASE_IMAGE": BASE_IMAGE,
+        # Cockpit is in the image only when it is on, so switching it changes the digest
+        # and the next start rebuilds (from cache, apart from Cockpit's own layer).
+        "COCKPIT": "1" if config.cockpit_enabled else "0",
+    }
+    return BuildInputs(files, build_args)
 
 
 def _extra_ca(config: Config) -> bytes:
