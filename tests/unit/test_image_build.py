@@ -33,7 +33,8 @@ def test_build_inputs_are_the_packaged_files_and_the_version() -> None:
     assert inputs.files == {"Dockerfile": (package / "Dockerfile").read_bytes(),
                             "entrypoint.sh": (package / "entrypoint.sh").read_bytes(),
                             "extra-ca.crt": b""}
-    assert inputs.build_args == {"OPENCODE_VERSION": "1.2.3", "BASE_IMAGE": build.BASE_IMAGE}
+    assert inputs.build_args == {"OPENCODE_VERSION": "1.2.3", "BASE_IMAGE": build.BASE_IMAGE,
+                                 "COCKPIT": "0"}  # Cockpit only in the image when enabled
 
 
 def test_the_digest_changes_exactly_when_an_input_changes(tmp_path: Path) -> None:
