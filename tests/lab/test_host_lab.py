@@ -17,7 +17,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-import pytest
+import pexpect
 from lab_occ import OccRun, ssh_processes
 
 if TYPE_CHECKING:
@@ -80,7 +80,6 @@ def test_jump_only_host_with_only_the_key_file(occ: OccRun, lab: Lab) -> None:
 
 
 def test_passphrase_key_prompts_once_in_a_terminal(occ: OccRun, lab: Lab) -> None:
-    pexpect = pytest.importorskip("pexpect")
     argv = ["-m", "opencode_cloud", *add_args(lab, "hp", "h1", key=lab.keys.passphrase)]
     child = pexpect.spawn(sys.executable, argv, env=occ.env, timeout=60, encoding="utf-8")
     child.expect("Enter passphrase for key")
