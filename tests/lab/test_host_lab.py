@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import pexpect
 from lab_occ import OccRun, ssh_processes
+
+from tests.conftest import send_ctrl_c
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -241,7 +242,7 @@ def test_ctrl_c_during_a_handshake_ends_ssh(occ: OccRun) -> None:
             assert time.monotonic() < deadline, "ssh never started"
             time.sleep(0.05)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        send_ctrl_c(proc)
         proc.wait(timeout=30)
         assert proc.returncode == 130
         occ.assert_no_ssh()
@@ -272,7 +273,7 @@ def test_ctrl_c_ends_every_ssh_process(occ: OccRun, lab: Lab) -> None:
     assert proc.stderr is not None
     first = proc.stderr.readline()
     assert "retrying in" in first
-    proc.send_signal(signal.SIGINT)
+    send_ctrl_c(proc)
     proc.wait(timeout=30)
     assert proc.returncode == 130
     occ.assert_no_ssh()
