@@ -178,24 +178,33 @@ config_file_texts = st.one_of(st.none(), fz.config_values.map(fz.dump),
                               st.sampled_from(['{"colour": "blue"}', "{", "[]"]))
 
 
-def option(flag: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[list[str]]:
+Option = tuple[str, str, list[str]]  # flag, value, the words on the command line
+
+
+def option(flag: str, values: st.SearchStrategy[str]) -> st.SearchStrategy[Option]:
     """``FLAG VALUE`` or ``FLAG=VALUE`` / ``-fVALUE`` (so that '-x' values reach the checks)."""
-    return st.one_of(values.map(lambda x: [flag, x]),
-                     values.map(lambda x: [f"{flag}={x}"] if flag.startswith("--") else
-                                [flag + x]))
+    joined = (lambda x: f"{flag}={x}") if flag.startswith("--") else (lambda x: flag + x)
+    return st.one_of(values.map(lambda x: (flag, x, [flag, x])),
+                     values.map(lambda x: (flag, x, [joined(x)])))
 
 
-def some_options(draw: st.DrawFn, options: list[st.SearchStrategy[list[str]]],
-                 most: int = 3) -> list[str]:
-    """Up to ``most`` of ``options``, in a random order."""
+def some_options(draw: st.DrawFn, options: list[st.SearchStrategy[Option]],
+                 most: int = 3) -> tuple[list[str], dict[str, str]]:
+    """Up to ``most`` of ``options`` in a random order: the words, and flag -> value."""
     chosen = draw(st.lists(st.sampled_from(range(len(options))), max_size=most, unique=True))
-    return [word for i in chosen for word in draw(options[i])]
+    words: list[str] = []
+    values: dict[str, str] = {}
+    for i in chosen:
+        flag, value, option_words = draw(options[i])
+        words += option_words
+        values[flag] = value
+    return words, values
 
 
 # -- occ host add -----------------------------------------------------------------------
 @st.composite
-def host_add_argv(draw: st.DrawFn) -> tuple[list[str], str, str]:
-    """(argv, NAME, HOSTNAME)"""
+def host_add_argv(draw: st.DrawFn) -> tuple[list[str], str, str, dict[str, str]]:
+    """(argv, NAME, HOSTNAME, option flag -> value)"""
     name = draw(mostly(fz.host_names))
     hostname = draw(mostly(fz.hostnames))
     options = [
@@ -205,30 +214,31 @@ def host_add_argv(draw: st.DrawFn) -> tuple[list[str], str, str]:
         option("--description", mostly(fz.descriptions)),
         option("--docker-socket", mostly(fz.docker_sockets)),
     ]
-    extra = some_options(draw, options, most=4)
+    extra, values = some_options(draw, options, most=4)
     extra += draw(st.sampled_from([[], ["--force"], ["--default"]]))
-    if draw(st.booleans()):  # '--' ends the options: then the values may start with '-'
-        return ["host", "add", *extra, "--no-verify", "--", name, hostname], name, hostname
-    return ["host", "add", name, hostname, *extra, "--no-verify"], name, hostname
+    if draw(st.booleans()) or "--" in (name, hostname):  # '--' ends the options
+        return (["host", "add", *extra, "--no-verify", "--", name, hostname], name, hostname,
+                values)
+    return ["host", "add", name, hostname, *extra, "--no-verify"], name, hostname, values
 
 
 @settings(FUZZ, max_examples=700)
 @given(hosts_file_texts(), host_add_argv())
 @example('{"hosts": {}}', (["host", "add", "--no-verify", "--", "web", "-oProxyCommand=id"],
-                          "web", "-oProxyCommand=id"))
+                          "web", "-oProxyCommand=id", {}))
 @example('{"hosts": {}}', (["host", "add", "web", "web", "-J", "a,-oProxyCommand=id",
-                           "--no-verify"], "web", "web"))
+                           "--no-verify"], "web", "web", {}))
 @example('{"hosts": {}}', (["host", "add", "web", "web", "-p", "١٢", "--no-verify"],
-                          "web", "web"))
+                          "web", "web", {}))
 @example('{"hosts": {}}', (["host", "add", "web", "web", "-d", "x\x9b2J", "--no-verify"],
-                          "web", "web"))
+                          "web", "web", {}))
 @example('{"hosts": {}}', (["host", "add", "web", "web", "-d", "\udcff", "--no-verify"],
-                          "web", "web"))
+                          "web", "web", {}))
 @example('{"hosts": {"a": {"hostname": "a", "port": "22;id"}}}',
-         (["host", "add", "web", "web", "--no-verify"], "web", "web"))
+         (["host", "add", "web", "web", "--no-verify"], "web", "web", {}))
 def test_host_add(home: Home, hosts_text: str | None,
-                  case: tuple[list[str], str, str]) -> None:
-    argv, name, hostname = case
+                  case: tuple[list[str], str, str, dict[str, str]]) -> None:
+    argv, name, hostname, values = case
     home.lay(hosts_text, None)
     before = home.snapshot()
     code, out, _err = occ(home, argv)
@@ -239,14 +249,16 @@ def test_host_add(home: Home, hosts_text: str | None,
     if code == 0:
         assert is_valid(hosts_text or "{}", parse_hosts), "changed an invalid hosts.json"
         assert hosts.hosts[name].hostname == hostname
-        for flag, field in (("-p", "port"), ("-J", "jump_host"), ("--user", "user"),
-                            ("--docker-socket", "docker_socket")):
-            given_values = [x for i, x in enumerate(argv) if argv[i - 1] == flag]
-            given_values += [x[len(flag) + 1:] for x in argv if x.startswith(flag + "=")]
-            if given_values and field == "port":
-                assert hosts.hosts[name].port == int(given_values[-1])
-            elif given_values:
-                assert getattr(hosts.hosts[name], field) == given_values[-1]
+        saved = hosts.hosts[name]
+        for flag, field in (("-J", "jump_host"), ("--user", "user"),
+                            ("--docker-socket", "docker_socket"), ("--description", "description")):
+            if flag in values:
+                assert getattr(saved, field) == values[flag]
+        if "-p" in values:
+            assert saved.port == int(values["-p"])
+        if "-i" in values:
+            assert saved.identity_file == (values["-i"] if values["-i"].startswith(("~", "/"))
+                                           else os.path.abspath(values["-i"]))
 
 
 # -- occ config set ---------------------------------------------------------------------
@@ -292,7 +304,7 @@ def host_edit_case(draw: st.DrawFn) -> tuple[str, list[str]]:
     for _ in range(draw(st.integers(1, 3))):
         key = draw(config_keys)
         sets += ["--set", f"{key}={draw(mostly(config_value_text(key)))}"]
-    others = some_options(draw, [option("-p", mostly(fz.ports.map(str) | st.just(""))),
+    others, _values = some_options(draw, [option("-p", mostly(fz.ports.map(str) | st.just(""))),
                                  option("-J", mostly(fz.jump_hosts | st.just(""))),
                                  option("--hostname", mostly(fz.hostnames))], most=2)
     unset = draw(st.lists(config_keys, max_size=1))
