@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +12,27 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+
+
+def _sigint_to_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# Popen keyword arguments for a child that a test may interrupt with send_ctrl_c(): a
+# process group of its own (as a terminal's foreground job has) and SIGINT at its default.
+# A suite started with nohup or as a background job inherits SIGINT *ignored*, an ignored
+# signal stays ignored across exec, and Python then never raises KeyboardInterrupt.
+INTERRUPTIBLE: dict = {"process_group": 0, "preexec_fn": _sigint_to_default}
+
+
+def send_ctrl_c(proc: subprocess.Popen) -> None:
+    """What Ctrl-C in a terminal does: SIGINT to the whole (foreground) process group.
+
+    ``proc`` must have been started with ``**INTERRUPTIBLE``.
+    """
+    with contextlib.suppress(ProcessLookupError):  # it has already ended
+        assert os.getpgid(proc.pid) == proc.pid, "start the child with **INTERRUPTIBLE"
+        os.killpg(proc.pid, signal.SIGINT)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,7 +83,9 @@ class OccRunner:
         return result
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.argv(*args), env=self.env, text=True, **kwargs)
+        """occ in the background, ready for send_ctrl_c()."""
+        return subprocess.Popen(self.argv(*args), env=self.env, text=True,
+                                **{**INTERRUPTIBLE, **kwargs})
 
 
 @pytest.fixture

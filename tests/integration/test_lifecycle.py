@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import signal
 import time
 
 from tests.browser import TERMINAL_ROUND_TRIP, assert_opencode_ui, authenticated_page
+from tests.conftest import send_ctrl_c
 from tests.integration.conftest import free_port, http_status
 
 
@@ -112,7 +112,7 @@ def test_logs_lines_grep_and_follow(service):
     follower = service.popen("logs", "-f", "-n", "1", stdout=-1, stderr=-1)
     time.sleep(2)
     assert follower.poll() is None, "logs -f must keep following"
-    follower.send_signal(signal.SIGINT)
+    send_ctrl_c(follower)
     _, err = follower.communicate(timeout=10)
     assert follower.returncode == 0, err
     assert "Traceback" not in err

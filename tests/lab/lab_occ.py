@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.conftest import INTERRUPTIBLE
+
 if TYPE_CHECKING:
     from conftest import Lab
 
@@ -63,9 +65,10 @@ class OccRun:
         return r
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen[str]:
+        """occ in the background, ready for tests.conftest.send_ctrl_c()."""
         return subprocess.Popen([sys.executable, "-m", "opencode_cloud", *args], env=self.env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                stdin=subprocess.DEVNULL, **kwargs)
+                                stdin=subprocess.DEVNULL, **{**INTERRUPTIBLE, **kwargs})
 
     def hosts(self) -> dict:
         return json.loads(self.hosts_file.read_text()) if self.hosts_file.exists() else {}

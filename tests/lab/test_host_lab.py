@@ -10,15 +10,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
 from typing import TYPE_CHECKING
 
-import pytest
+import pexpect
 from lab_occ import OccRun, ssh_processes
+
+from tests.conftest import send_ctrl_c
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -80,7 +81,6 @@ def test_jump_only_host_with_only_the_key_file(occ: OccRun, lab: Lab) -> None:
 
 
 def test_passphrase_key_prompts_once_in_a_terminal(occ: OccRun, lab: Lab) -> None:
-    pexpect = pytest.importorskip("pexpect")
     argv = ["-m", "opencode_cloud", *add_args(lab, "hp", "h1", key=lab.keys.passphrase)]
     child = pexpect.spawn(sys.executable, argv, env=occ.env, timeout=60, encoding="utf-8")
     child.expect("Enter passphrase for key")
@@ -242,7 +242,7 @@ def test_ctrl_c_during_a_handshake_ends_ssh(occ: OccRun) -> None:
             assert time.monotonic() < deadline, "ssh never started"
             time.sleep(0.05)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        send_ctrl_c(proc)
         proc.wait(timeout=30)
         assert proc.returncode == 130
         occ.assert_no_ssh()
@@ -273,7 +273,7 @@ def test_ctrl_c_ends_every_ssh_process(occ: OccRun, lab: Lab) -> None:
     assert proc.stderr is not None
     first = proc.stderr.readline()
     assert "retrying in" in first
-    proc.send_signal(signal.SIGINT)
+    send_ctrl_c(proc)
     proc.wait(timeout=30)
     assert proc.returncode == 130
     occ.assert_no_ssh()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pexpect
 import pytest
 from lab_occ import OccRun
 
@@ -43,7 +44,6 @@ def add_args(lab: Lab, bare: LabBareHost, name: str = NAME, user: str | None = N
 
 
 def spawn(occ: OccRun, *args: str, timeout: float = 120):
-    pexpect = pytest.importorskip("pexpect")
     return pexpect.spawn(sys.executable, ["-m", "opencode_cloud", *args],
                          env={**occ.env, "NO_COLOR": "1"}, timeout=timeout, encoding="utf-8")
 
@@ -57,7 +57,6 @@ def require_installed(lab: Lab) -> None:
 
 def test_declining_installs_nothing_and_keeps_the_host_marked(occ: OccRun, lab: Lab,
                                                                bare: LabBareHost) -> None:
-    pexpect = pytest.importorskip("pexpect")
     child = spawn(occ, *add_args(lab, bare))
     child.expect(r"Install Docker on h4 now\? \[y/N\]: ")
     shown = child.before
@@ -160,7 +159,6 @@ def test_rerun_after_stopping_the_daemon_finishes_the_job(occ: OccRun, lab: Lab,
 
 def test_a_container_command_offers_to_start_or_install_docker(occ: OccRun, lab: Lab,
                                                               bare: LabBareHost) -> None:
-    pexpect = pytest.importorskip("pexpect")
     require_installed(lab)
     assert occ(*add_args(lab, bare), "--no-verify").returncode == 0
     lab.control("service-docker-stop", NAME)
@@ -187,7 +185,6 @@ def test_sudo_asking_a_password_in_a_terminal_and_without_one(occ: OccRun, lab: 
     stopped: without a terminal occ says why it cannot; in a terminal sudo's own prompt
     comes through (a wrong password too), and the job is finished."""
     require_installed(lab)
-    pexpect = pytest.importorskip("pexpect")
     user = bare.sudo_password_user
     assert occ(*add_args(lab, bare, "h4pw", user), "--no-verify").returncode == 0
     lab.control("service-docker-stop", NAME)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import signal
 import socket
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from lab_occ import OccRun, isolated_occ, ssh_processes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.browser import assert_opencode_ui, authenticated_page  # noqa: E402
+from tests.conftest import send_ctrl_c  # noqa: E402
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -145,7 +145,7 @@ def test_browser_renders_the_remote_web_ui_through_occ_open(remote: OccRun) -> N
         with authenticated_page(url + "/", creds["username"], creds["password"]) as page:
             assert_opencode_ui(page)
     finally:
-        opener.send_signal(signal.SIGINT)
+        send_ctrl_c(opener)
         _, err = opener.communicate(timeout=30)
     assert opener.returncode == 0, err
     with socket.socket() as probe:  # the forward is gone with the command

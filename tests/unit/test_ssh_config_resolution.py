@@ -14,8 +14,15 @@ from opencode_cloud.hosts.model import Host, HostConfig
 from opencode_cloud.ssh.connection import HostConnection, parse_resolved
 from opencode_cloud.ssh.settings import SshSettings, ensure_control_dir, load_settings
 
-pytestmark = [pytest.mark.unit,
-              pytest.mark.skipif(shutil.which("ssh") is None, reason="needs the ssh client")]
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(autouse=True)
+def _real_ssh_client() -> None:
+    # Never a skip: scripts/test installs openssh-client, so a missing one is a failure.
+    if shutil.which("ssh") is None:
+        pytest.fail("these tests need the OpenSSH client 'ssh' on PATH "
+                    "(scripts/test installs openssh-client)", pytrace=False)
 
 USER_CONFIG = """\
 Host web1

@@ -13,9 +13,10 @@ from opencode_cloud.ssh.keys import key_file_is_encrypted, key_is_encrypted
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
 @pytest.mark.parametrize("fmt", ["RFC4716", "PEM"])
 def test_real_keys(tmp_path: Path, fmt: str) -> None:
+    # Never a skip: scripts/test installs openssh-client, so a missing one is a failure.
+    assert shutil.which("ssh-keygen"), "needs ssh-keygen (scripts/test installs openssh-client)"
     kind = "ed25519" if fmt == "RFC4716" else "ecdsa"
     for name, passphrase in (("plain", ""), ("locked", "secret")):
         subprocess.run(["ssh-keygen", "-q", "-t", kind, "-m", fmt, "-N", passphrase,

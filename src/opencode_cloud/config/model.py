@@ -15,11 +15,12 @@ import msgspec
 from opencode_cloud.config.masking import mask_env_entry
 
 DEFAULT_OPENCODE_VERSION = "1.18.33"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
+# \Z, not $ (which also matches before a final newline); re.ASCII: \d is 0-9 only.
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?\Z", re.ASCII)
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], no spaces or shell syntax.
-IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*$")
-MEMORY = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
+IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
+MEMORY = re.compile(r"^\d+[bkmg]?\Z", re.IGNORECASE | re.ASCII)
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
 
@@ -46,6 +47,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         # so each message names its key itself.
         try:
             ipaddress.ip_address(self.bind_address)
+            if "%" in self.bind_address:  # a zone id ('fe80::1%eth0') may hold anything
+                raise ValueError
         except ValueError:
             invalid(
                 "bind_address",
@@ -57,6 +60,12 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             if not sep or not ENV_NAME.match(name):
                 invalid("container_env",
                         f"entry {mask_env_entry(entry)!r} must look like KEY=value")
+        for key, text in (("extra_ca_certs", self.extra_ca_certs),
+                          *(("container_env", entry) for entry in self.container_env)):
+            # NUL fits no path or environment; a lone surrogate cannot even be printed
+            if text is not None and any(ch == "\0" or "\ud800" <= ch <= "\udfff" for ch in text):
+                shown = mask_env_entry(text) if key == "container_env" else text
+                invalid(key, "must not hold NUL or unpaired surrogates", shown)
         if not IMAGE_REF.match(self.image):
             invalid(
                 "image",

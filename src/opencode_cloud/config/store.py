@@ -67,6 +67,9 @@ def validate(data: dict[str, Any], source: str) -> Config:
         return msgspec.convert(data, Config)
     except msgspec.ValidationError as exc:
         raise describe_validation_error(exc, source, data) from None
+    except UnicodeEncodeError:  # msgspec cannot read a string with an unpaired surrogate
+        raise ConfigError(f"{source}: a value holds an unpaired surrogate (\\ud800-\\udfff)",
+                          hint="Values must be valid UTF-8 text.") from None
 
 
 def render(config: Config) -> str:

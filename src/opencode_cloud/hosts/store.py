@@ -68,7 +68,7 @@ def _parse_json(text: str, source: Path) -> Any:
     """Plain JSON (fast, what occ writes); JSON with comments only if a person added some."""
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return parse_jsonc(text, source)
 
 

@@ -29,6 +29,10 @@ SOCKET_RE = re.compile(r"^/[A-Za-z0-9._/+@,=-]*$")
 DESCRIPTION_MAX = 200
 
 
+def _is_control(ch: str) -> bool:
+    return ord(ch) < 32 or 127 <= ord(ch) < 160  # C0, DEL and C1 (U+0080-U+009F, e.g. CSI)
+
+
 def _common(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string")
@@ -36,7 +40,7 @@ def _common(value: object, what: str) -> str:
         raise ValueError(f"{what} must not be empty")
     if value.startswith("-"):
         raise ValueError(f"{what} must not start with '-' (ssh would read it as an option)")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if any(ch.isspace() or _is_control(ch) for ch in value):
         raise ValueError(f"{what} must not contain spaces or control characters")
     return value
 
@@ -105,7 +109,7 @@ def check_port(value: object, what: str = "port") -> int:
 
 def parse_port(text: str, what: str = "port") -> int:
     """A port typed as text (a jump spec, a CLI option)."""
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # int() would also read '١٢' as 12
         raise ValueError(f"{what} must be a whole number from 1 to 65535 (got {text!r})")
     return check_port(int(text), what)
 
@@ -179,6 +183,7 @@ def check_description(value: object) -> str:
         raise ValueError("description must be a string")
     if len(value) > DESCRIPTION_MAX:
         raise ValueError(f"description must have at most {DESCRIPTION_MAX} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise ValueError("description must not contain control characters (newlines, tabs)")
+    if any(_is_control(ch) or "\ud800" <= ch <= "\udfff" for ch in value):
+        raise ValueError("description must not contain control characters (newlines, tabs) "
+                         "or unpaired surrogates")
     return value
