@@ -108,6 +108,7 @@ def test_start_status_stop_restart_logs_and_test_act_on_exactly_the_group(
 
 def test_an_unreachable_host_and_a_stopped_sshd_fail_with_reasons_while_others_succeed(
         fleet: OccRun, lab: Lab) -> None:
+    ok(fleet("host", "disconnect", "h8"))  # a kept-open connection would outlive sshd-stop
     lab.control("sshd-stop", "h8")
     try:
         fleet.env["OCC_SSH_RETRY_DELAY"] = "0.2"
