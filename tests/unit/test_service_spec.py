@@ -23,6 +23,7 @@ def test_summary_hashes_the_environment_and_keeps_no_secret() -> None:
         "image": "sha256:img", "bind_address": "127.0.0.1", "opencode_web_port": 3000,
         "cockpit_port": None, "container_env": summary["container_env"],
         "memory_limit": "4g", "pinned_image": False, "login": None,
+        "watchdog": [10, 5, 3, 90],
     }
     assert len(summary["container_env"]) == 16
     assert "sk-very-secret" not in json.dumps(summary)
@@ -65,7 +66,9 @@ def test_container_kwargs_publish_ports_mount_volumes_and_put_auth_last() -> Non
     assert env[0] == "OPENCODE_SERVER_PASSWORD=overridden"
     # occ's own values come after container_env, so they win.
     assert env[1:] == ["OPENCODE_SERVER_USERNAME=opencode", "OPENCODE_SERVER_PASSWORD=s3cret-pw",
-                       "OPENCODE_DISABLE_AUTOUPDATE=1", "OCC_COCKPIT_ENABLED=1"]
+                       "OPENCODE_DISABLE_AUTOUPDATE=1", "OCC_COCKPIT_ENABLED=1",
+                       "OCC_WATCHDOG=1", "OCC_WATCHDOG_INTERVAL=10", "OCC_WATCHDOG_TIMEOUT=5",
+                       "OCC_WATCHDOG_FAILURES=3", "OCC_WATCHDOG_MEMORY_PERCENT=90"]
     assert kwargs["volumes"] == {
         "t1-workspace": {"bind": "/home/opencoder/workspace", "mode": "rw"},
         "t1-data": {"bind": "/home/opencoder/.local/share/opencode", "mode": "rw"},
@@ -82,10 +85,11 @@ def test_container_kwargs_publish_ports_mount_volumes_and_put_auth_last() -> Non
 
 
 def test_container_kwargs_without_cockpit_or_memory_limit() -> None:
-    kwargs = spec.container_kwargs(Config(memory_limit=None), ServiceNames(), "i", CREDS)
+    kwargs = spec.container_kwargs(Config(memory_limit=None, watchdog=False), ServiceNames(),
+                                   "i", CREDS)
     assert kwargs["ports"] == {"3000/tcp": ("127.0.0.1", 3000)}
     assert "mem_limit" not in kwargs
-    assert kwargs["environment"][-1] == "OCC_COCKPIT_ENABLED=0"
+    assert kwargs["environment"][-2:] == ["OCC_COCKPIT_ENABLED=0", "OCC_WATCHDOG=0"]
     assert kwargs["name"] == "opencode-cloud-sandbox"
 
 

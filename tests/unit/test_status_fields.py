@@ -143,3 +143,38 @@ def test_the_port_in_use_hint_compares_whole_port_numbers():
     assert "port 8080" in error.message and "cockpit_port" in error.hint
     error = port_in_use_error(Ctx(), "listen tcp4 127.0.0.1:80: bind: address already in use")
     assert "port 80 " in error.message and "opencode_web_port" in error.hint
+
+
+def test_the_probes_second_line_gives_the_watchdogs_restarts_and_the_cgroup_figures():
+    from opencode_cloud.service.health import docker_health, parse_probe
+    from opencode_cloud.service.status import watchdog_resources
+
+    line = ('occ-watchdog {"restarts": 2, "last_reason": "OOM-killed", "last_at": 1764650000, '
+            '"memory_used": 209715200, "memory_limit": 4294967296, "cpu_ns": 6000000000}')
+    health = parse_probe('{"healthy":true,"version":"1.18.33"}\n' + line, True)
+    assert health.healthy and health.version == "1.18.33"
+    assert health.watchdog["restarts"] == 2 and health.watchdog["last_reason"] == "OOM-killed"
+    failing = parse_probe("curl: (28) Operation timed out\n" + line, False)
+    assert not failing.healthy and failing.detail.startswith("curl") and failing.watchdog
+    assert parse_probe("not json", True) is None
+    attrs = {"State": {"Health": {"Status": "healthy", "Log": [
+        {"ExitCode": 0, "Output": '{"healthy":true,"version":"1.18.33"}\n' + line}]}}}
+    assert docker_health(attrs).watchdog["cpu_ns"] == 6 * 10**9
+    figures = watchdog_resources(health.watchdog, uptime=600)
+    assert figures["memory"] == {"used_bytes": 200 * 2**20, "limit_bytes": 4 * 2**30}
+    assert figures["cpu_percent"] == 1.0
+    # The same reading again (renewed every 10 s): the last CPU figure stays.
+    again = watchdog_resources(health.watchdog, 610, {**figures})
+    assert again["cpu_percent"] == 1.0 and again["_cpu_sample"] == figures["_cpu_sample"]
+    assert watchdog_resources(None, 600) == {} and resources({"memory_stats": {"usage": 0}},
+                                                            600) == {}
+
+
+def test_watchdog_settings_reach_the_container_and_its_summary():
+    config = Config(watchdog_interval=20, watchdog_memory_percent=80)
+    assert config.watchdog_settings == [20, 5, 3, 80]
+    assert spec.watchdog_environment(config)[0] == "OCC_WATCHDOG=1"
+    assert "OCC_WATCHDOG_MEMORY_PERCENT=80" in spec.watchdog_environment(config)
+    assert spec.watchdog_environment(Config(watchdog=False)) == ["OCC_WATCHDOG=0"]
+    drift = spec.configuration_drift(running_labels(Config()), "i", config, "i")
+    assert {"key": "watchdog", "running": [10, 5, 3, 90], "configured": [20, 5, 3, 80]} in drift

@@ -23,6 +23,7 @@ IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
 MEMORY = re.compile(r"^\d+[bkmg]?\Z", re.IGNORECASE | re.ASCII)
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+Seconds = Annotated[int, msgspec.Meta(ge=1, le=3600)]
 
 
 class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -41,6 +42,13 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # Providers whose login redirects the browser to localhost (OpenAI 1455, a Gemini
     # plugin 8085): occ open --host forwards these from here into the sandbox.
     oauth_callback_ports: list[Port] = msgspec.field(default_factory=lambda: [1455, 8085])
+    # The watchdog in the container (image/entrypoint.sh): restarts a wedged or bloated
+    # opencode without any occ command running.
+    watchdog: bool = True
+    watchdog_interval: Annotated[int, msgspec.Meta(ge=2, le=3600)] = 10
+    watchdog_timeout: Seconds = 5
+    watchdog_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    watchdog_memory_percent: Annotated[int, msgspec.Meta(ge=10, le=100)] = 90
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as a ValidationError without a path,
@@ -80,6 +88,14 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
             )
         if self.memory_limit is not None and not MEMORY.match(self.memory_limit):
             invalid("memory_limit", "must be a size such as 4g or 2048m", self.memory_limit)
+
+    @property
+    def watchdog_settings(self) -> list[int] | None:
+        """What the watchdog runs with (None: off), for the container and its summary."""
+        if not self.watchdog:
+            return None
+        return [self.watchdog_interval, self.watchdog_timeout, self.watchdog_failures,
+                self.watchdog_memory_percent]
 
     @property
     def exposed_to_network(self) -> bool:

@@ -26,6 +26,39 @@ class Health:
     healthy: bool
     version: str | None = None
     detail: str = ""
+    watchdog: dict | None = None  # the probe's "occ-watchdog {...}" line, see entrypoint.sh
+
+
+WATCHDOG_PREFIX = "occ-watchdog "
+
+
+def split_probe_output(text: str) -> tuple[str, dict | None]:
+    """The probe prints opencode's own answer, then a line of the watchdog's figures
+    (restarts, memory, CPU from the cgroup files): (opencode's answer, those figures)."""
+    answer, figures = [], None
+    for line in text.splitlines():
+        if line.startswith(WATCHDOG_PREFIX):
+            try:
+                figures = json.loads(line[len(WATCHDOG_PREFIX):])
+            except ValueError:
+                figures = None
+        elif line.strip():
+            answer.append(line)
+    return "\n".join(answer).strip(), figures if isinstance(figures, dict) else None
+
+
+def parse_probe(output: str, ok: bool) -> Health | None:
+    """Health from the probe's output; None when opencode's answer is not its JSON."""
+    text, figures = split_probe_output(output)
+    if not ok:
+        return Health(False, detail=text or "unhealthy", watchdog=figures)
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict):
+        return None
+    return Health(bool(answer.get("healthy")), answer.get("version"), text, figures)
 
 
 def probe(container, max_seconds: int = STATUS_PROBE_SECONDS) -> Health:
@@ -34,13 +67,12 @@ def probe(container, max_seconds: int = STATUS_PROBE_SECONDS) -> Health:
     except Exception as exc:  # the container stopped between our checks
         return Health(False, detail=str(exc))
     text = (output or b"").decode(errors="replace").strip()
-    if code != 0:
-        return Health(False, detail=text or f"probe exit {code}")
-    try:
-        answer = json.loads(text)
-    except ValueError:
+    if code != 0 and not split_probe_output(text)[0]:
+        return Health(False, detail=f"probe exit {code}")
+    health = parse_probe(text, code == 0)
+    if health is None:
         return Health(False, detail=f"unexpected answer: {text[:200]}")
-    return Health(bool(answer.get("healthy")), answer.get("version"), text)
+    return health
 
 
 def docker_health(attrs: dict) -> Health | None:
@@ -55,13 +87,7 @@ def docker_health(attrs: dict) -> Health | None:
         return None
     last = log[-1]
     output = (last.get("Output") or "").strip()
-    if state["Status"] == "unhealthy" or last.get("ExitCode") != 0:
-        return Health(False, detail=output or "unhealthy")
-    try:
-        answer = json.loads(output)
-    except ValueError:
-        return None
-    return Health(bool(answer.get("healthy")), answer.get("version"), output)
+    return parse_probe(output, state["Status"] != "unhealthy" and last.get("ExitCode") == 0)
 
 
 class NotHealthy(OccError):

@@ -34,6 +34,7 @@ def settings_summary(config: Config, image_id: str, pinned: bool = False,
         "memory_limit": config.memory_limit,
         "pinned_image": pinned,
         "login": login,  # a digest of the credentials (credentials.login_digest)
+        "watchdog": config.watchdog_settings,
     }
 
 
@@ -52,7 +53,7 @@ def configuration_drift(labels: dict[str, str], running_ref: str, config: Config
     def differ(key: str, running: Any, configured: Any) -> None:
         drift.append({"key": key, "running": running, "configured": configured})
 
-    for key in ("bind_address", "opencode_web_port", "memory_limit"):
+    for key in ("bind_address", "opencode_web_port", "memory_limit", "watchdog"):
         if current.get(key) != wanted[key]:
             differ(key, current.get(key), wanted[key])
     was, now = current.get("cockpit_port"), wanted["cockpit_port"]
@@ -84,6 +85,16 @@ def describe_drift(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changes
 
 
+def watchdog_environment(config: Config) -> list[str]:
+    """The entrypoint's watchdog settings (see image/entrypoint.sh)."""
+    settings = config.watchdog_settings
+    if settings is None:
+        return ["OCC_WATCHDOG=0"]
+    names = ("INTERVAL", "TIMEOUT", "FAILURES", "MEMORY_PERCENT")
+    return ["OCC_WATCHDOG=1", *(f"OCC_WATCHDOG_{n}={v}" for n, v in zip(names, settings,
+                                                                          strict=True))]
+
+
 def container_kwargs(
     config: Config,
     names: ServiceNames,
@@ -104,6 +115,7 @@ def container_kwargs(
         f"OPENCODE_SERVER_PASSWORD={creds.password}",
         "OPENCODE_DISABLE_AUTOUPDATE=1",
         f"OCC_COCKPIT_ENABLED={1 if config.cockpit_enabled else 0}",
+        *watchdog_environment(config),
     ]
     labels = {
         label("instance"): names.instance,

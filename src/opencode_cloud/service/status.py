@@ -43,6 +43,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         "cpu_percent": None,
         "restarts": None,
         "last_restart_reason": None,
+        "last_restart_at": None,
         "drift": [],
     }
     report["docker_version"] = ctx.endpoint.server_version
@@ -67,9 +68,17 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         health = docker_health(attrs) or probe(ctx.container())
         report["health"] = "healthy" if health.healthy else "unhealthy"
         report["opencode_version"] = health.version
-        report.update(resources(stats, report["uptime_seconds"], previous))
-    report["restarts"] = attrs.get("RestartCount", 0)
-    report["last_restart_reason"] = restart_reason(state, report["restarts"])
+        report.update(resources(stats, report["uptime_seconds"], previous)
+                      or watchdog_resources(health.watchdog, report["uptime_seconds"], previous))
+        watchdog = health.watchdog or {}
+    else:
+        watchdog = {}
+    docker_restarts = attrs.get("RestartCount", 0)
+    report["restarts"] = docker_restarts + int(watchdog.get("restarts") or 0)
+    report["last_restart_reason"] = restart_reason(state, docker_restarts)
+    if watchdog.get("restarts"):  # the watchdog's own restarts, inside the container
+        report["last_restart_reason"] = watchdog.get("last_reason") or "watchdog"
+        report["last_restart_at"] = _iso(watchdog.get("last_at"))
     from opencode_cloud.image.build import image_ref
 
     report["drift"] = spec.configuration_drift(attrs["Config"].get("Labels") or {},
@@ -104,22 +113,42 @@ def resources(stats: dict[str, Any] | None, uptime: int | None,
               previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Memory in use (without the page cache, as ``docker stats`` counts it) and its limit,
     and CPU use in % of one core: over the last interval if ``previous`` has a sample,
-    else since the container started."""
-    if not stats or not stats.get("memory_stats"):
+    else since the container started. {} when the sample is empty (some Engines answer
+    with zeros when they cannot read the container's cgroup)."""
+    if not stats or not stats.get("memory_stats") or not stats["memory_stats"].get("usage"):
         return {}
     memory = stats["memory_stats"]
     inner = memory.get("stats") or {}
     cache = inner.get("inactive_file", inner.get("total_inactive_file", inner.get("cache", 0)))
     used = max(0, int(memory.get("usage", 0)) - int(cache or 0))
     cpu_ns = int(((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage", 0))
+    return use_figures(used, int(memory.get("limit", 0)), cpu_ns, uptime, previous)
+
+
+def watchdog_resources(figures: dict[str, Any] | None, uptime: int | None,
+                       previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The same figures from the probe's line (the container's own cgroup files, read at
+    its last health check, at most 10 s ago)."""
+    if not figures or not figures.get("memory_used"):
+        return {}
+    return use_figures(int(figures["memory_used"]), int(figures.get("memory_limit") or 0),
+                       int(figures.get("cpu_ns") or 0), uptime, previous)
+
+
+def use_figures(used: int, limit: int, cpu_ns: int, uptime: int | None,
+                previous: dict[str, Any] | None) -> dict[str, Any]:
     now = time.time()
     cpu = None
     sample = (previous or {}).get("_cpu_sample")
+    if sample and cpu_ns == sample[0] and previous.get("cpu_percent") is not None:
+        # the same reading again (the probe's figures are renewed every 10 s): keep both
+        return {"memory": {"used_bytes": used, "limit_bytes": limit or None},
+                "cpu_percent": previous["cpu_percent"], "_cpu_sample": sample}
     if sample and now > sample[1]:
         cpu = (cpu_ns - sample[0]) / ((now - sample[1]) * 1e9) * 100
     elif uptime:
         cpu = cpu_ns / (uptime * 1e9) * 100
-    return {"memory": {"used_bytes": used, "limit_bytes": int(memory.get("limit", 0)) or None},
+    return {"memory": {"used_bytes": used, "limit_bytes": limit or None},
             "cpu_percent": None if cpu is None else round(max(cpu, 0.0), 1),
             "_cpu_sample": (cpu_ns, now)}
 
@@ -134,6 +163,13 @@ def restart_reason(state: dict[str, Any], restarts: int) -> str | None:
     if code == 137:
         return "killed (exit code 137: out of memory or SIGKILL)"
     return f"exited with code {code}"
+
+
+def _iso(epoch: Any) -> str | None:
+    try:
+        return datetime.fromtimestamp(int(epoch), UTC).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def format_bytes(count: int | None) -> str:
