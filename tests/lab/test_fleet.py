@@ -204,3 +204,54 @@ def test_ctrl_c_during_start_group_and_logs_follow_all_leaves_only_the_masters(
 
 def fleet_argv() -> list[str]:
     return [sys.executable, "-m", "opencode_cloud"]
+
+
+def test_watch_in_a_terminal_shows_every_host_marks_a_dead_sshd_and_ends_on_q(
+        fleet: OccRun, lab: Lab) -> None:
+    import pexpect
+
+    env = {**fleet.env, "OCC_SSH_RETRY_DELAY": "0.2"}
+    env.pop("NO_COLOR", None)
+    child = pexpect.spawn(sys.executable, ["-m", "opencode_cloud", "status", "--group",
+                                           "mixed", "--watch", "--interval", "2"],
+                          env=env, timeout=60, dimensions=(40, 200), encoding="utf-8")
+    screen = io.StringIO()
+    child.logfile_read = screen
+    try:
+        for name in ("h5", "h6", "h8", "dead"):
+            child.expect(rf"{name}\b")
+        child.expect("running")
+        lab.control("sshd-stop", "h8")
+        subprocess.run([*fleet_argv(), "host", "disconnect", "h8"], env=fleet.env,
+                       capture_output=True, timeout=60)  # as if its connection had dropped
+        started = time.monotonic()
+        child.expect(r"h8\s+(unreachable|not answering)", timeout=30)
+        marked = time.monotonic() - started
+        child.expect("h5", timeout=10)  # the others keep refreshing
+        child.send("q")
+        child.expect(pexpect.EOF, timeout=20)
+    finally:
+        lab.control("sshd-start", "h8")
+        child.close()
+    assert child.exitstatus == 0
+    drawn = screen.getvalue()
+    # The full-screen view entered the alternate screen and left it again at the end, with
+    # the cursor shown: the terminal is as it was.
+    assert "\x1b[?1049h" in drawn and drawn.rfind("\x1b[?1049l") > drawn.rfind("\x1b[?1049h")
+    assert "\x1b[?25h" in drawn[drawn.rfind("\x1b[?1049h"):]
+    assert marked < 2 * 2 + 4, marked  # two intervals (plus the 1.4 s of retries)
+
+
+def test_watch_without_a_terminal_prints_one_json_array_per_refresh(fleet: OccRun) -> None:
+    r = fleet("status", "--group", "web", "--watch", "--json", "--interval", "1", "--count",
+              "3", timeout=120)
+    assert r.returncode == 0, r.stderr
+    arrays = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(arrays) == 3
+    for array in arrays:
+        assert [entry["host"] for entry in sorted(array, key=lambda e: e["host"])] == \
+            list(FLEET)
+        assert all(entry["ok"] and entry["state"] == "running" for entry in array)
+        assert all(entry["memory"] and entry["memory"]["used_bytes"] > 0 for entry in array)
+    assert fleet("status", "--watch", "--interval", "0").returncode == 2
+    assert fleet("-q", "status", "--group", "web", "--watch").returncode == 1

@@ -355,3 +355,71 @@ def test_a_provider_callback_reaches_the_sandbox_during_occ_open(remote: OccRun)
         server.communicate(timeout=30)
         ok(remote("config", "set", "oauth_callback_ports", "[1455, 8085]"))
     assert f"127.0.0.1:{port} here reach the sandbox" in said
+
+
+def status_of(run: OccRun) -> dict:
+    return json.loads(ok(run("status", "--host", HOST, "--json")).stdout)
+
+
+def wait_for(run: OccRun, check, seconds: float) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        report = status_of(run)
+        if check(report) or time.monotonic() > deadline:
+            return report
+        time.sleep(3)
+
+
+def test_a_process_past_the_memory_limit_shows_as_oom_killed_and_restarted(
+        remote: OccRun) -> None:
+    ok(remote("host", "edit", HOST, "--set", "memory_limit=600m"))
+    try:
+        ok(remote("restart", "--host", HOST, timeout=300))
+        before = status_of(remote)["restarts"]
+        r = remote("exec", "--host", HOST, "--", "sh", "-c", "head -c 2000m /dev/zero | tail")
+        assert r.returncode == 137  # the allocating process was killed
+        report = wait_for(remote, lambda rep: rep["restarts"] > before
+                          and rep["health"] == "healthy", 90)
+        assert report["restarts"] == before + 1, report
+        assert report["last_restart_reason"] == "OOM-killed", report
+        assert report["memory"]["limit_bytes"] == 600 * 2**20
+        human = ok(remote("status", "--host", HOST)).stdout
+        assert "(last: OOM-killed)" in human
+    finally:
+        ok(remote("host", "edit", HOST, "--unset", "memory_limit"))
+        ok(remote("restart", "--host", HOST, timeout=300))
+
+
+def test_a_wedged_opencode_is_restarted_by_the_watchdog(remote: OccRun) -> None:
+    """SIGSTOP: the port stays open and nothing answers, as with the upstream wedges."""
+    before = status_of(remote)["restarts"]
+    stopped = ok(remote("exec", "--host", HOST, "--user", "root", "--", "sh", "-c",
+                        'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = opencode ]'
+                        ' && kill -STOP ${p#/proc/} && echo ${p#/proc/}; done'))
+    assert stopped.stdout.split(), "no opencode process found to stop"
+    started = time.monotonic()
+    report = wait_for(remote, lambda rep: rep["restarts"] > before
+                      and rep["health"] == "healthy", 120)
+    took = time.monotonic() - started
+    assert report["restarts"] == before + 1 and report["health"] == "healthy", report
+    assert report["last_restart_reason"].startswith("unhealthy"), report
+    assert took < 90, took
+    print(f"\nwatchdog: healthy again {took:.0f} s after SIGSTOP")
+
+
+def test_the_service_comes_back_after_the_engine_restarts_and_a_stopped_one_stays_stopped(
+        remote: OccRun, lab: Lab, lab_docker) -> None:
+    ok(remote("exec", "--host", HOST, "--", "sh", "-c",
+              "echo survived > ~/workspace/reboot-check.txt"))
+    lab.control("dockerd-stop", HOST)
+    lab.control("dockerd-start", HOST)
+    report = wait_for(remote, lambda rep: rep["health"] == "healthy", 120)
+    assert report["state"] == "running" and report["health"] == "healthy", report
+    kept = ok(remote("exec", "--host", HOST, "--", "cat", "workspace/reboot-check.txt"))
+    assert kept.stdout.strip() == "survived"
+    ok(remote("stop", "--host", HOST))
+    lab.control("dockerd-stop", HOST)
+    lab.control("dockerd-start", HOST)
+    time.sleep(5)
+    assert lab_docker(HOST).containers.get(remote.container).status == "exited"
+    ok(remote("start", "--host", HOST, timeout=300))
