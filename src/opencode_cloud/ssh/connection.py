@@ -249,7 +249,7 @@ class HostConnection:
             with contextlib.suppress(FileNotFoundError):
                 self.files.control_path.unlink()  # a stale socket of a dead master
             known_hosts, key_name = self._check_host_key_policy()
-            known_before = self._known_fingerprint(known_hosts, key_name)
+            known_before = self._known_key_line(known_hosts, key_name)
             delays = retry_delays(self.settings.retry_delay)
             attempt = 0
             while True:
@@ -282,7 +282,7 @@ class HostConnection:
                 problem=Problem.CONFIG, host=self.host.name)
         return known_hosts_names(resolved)
 
-    def _known_fingerprint(self, files: list[str], name: str) -> str | None:
+    def _known_key_line(self, files: list[str], name: str) -> str | None:
         """The SHA256 fingerprint line of the target's known key, None if it is new."""
         for path in files:
             if not os.path.exists(path):
@@ -295,7 +295,7 @@ class HostConnection:
 
     def _announce_new_key(self, files: list[str], name: str) -> None:
         """First connection: say which key was accepted, so it can be compared."""
-        line = self._known_fingerprint(files, name)
+        line = self._known_key_line(files, name)
         if line is None:
             return
         words = line.split()  # NAME KEYTYPE SHA256:... (ssh-keygen -l -F)
