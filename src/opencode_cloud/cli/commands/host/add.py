@@ -58,7 +58,7 @@ def add(name: str, hostname: str, user: str | None, port: str | None,
     fields.checked(name, v.check_host_name, "NAME")
     options = fields.parse_options({
         "user": user, "port": port, "identity_file": identity_file, "jump_host": jump_host,
-        "description": description, "docker_socket": docker_socket})
+        "description": description, "docker_socket": docker_socket}, empty_clears=False)
     config = fields.build(lambda: HostConfig.from_dict(
         {"hostname": hostname, "groups": list(groups), **options}))
     out = make_printer()

@@ -45,7 +45,8 @@ def edit(name: str, hostname: str | None, user: str | None, port: str | None,
     """
     updates = fields.parse_options({
         "hostname": hostname, "user": user, "port": port, "identity_file": identity_file,
-        "jump_host": jump_host, "description": description, "docker_socket": docker_socket})
+        "jump_host": jump_host, "description": description, "docker_socket": docker_socket},
+        empty_clears=True)
     removed = [fields.checked(g, v.check_group, "'--remove-group'") for g in remove_group]
     added = list(add_group)  # checked with the whole entry, below
     overrides = _settings_changes(set_, unset)

@@ -43,13 +43,14 @@ def identity(path: str) -> str:
     return path
 
 
-def parse_options(raw: dict[str, str | None]) -> dict[str, Any]:
-    """Typed values of the options that were given (an empty string clears: None)."""
+def parse_options(raw: dict[str, str | None], *, empty_clears: bool) -> dict[str, Any]:
+    """Typed values of the options that were given. ``empty_clears`` (``host edit``): an
+    empty string clears the field (None); otherwise it is a value, checked like any other."""
     values: dict[str, Any] = {}
     for field, text in raw.items():
         if text is None:
             continue
-        if text == "" and field != "hostname":
+        if text == "" and empty_clears and field != "hostname":
             values[field] = None
         elif field == "port":
             values[field] = port(text)
