@@ -210,8 +210,7 @@ def test_watch_in_a_terminal_shows_every_host_marks_a_dead_sshd_and_ends_on_q(
         fleet: OccRun, lab: Lab) -> None:
     import pexpect
 
-    env = {**fleet.env, "OCC_SSH_RETRY_DELAY": "0.2"}
-    env.pop("NO_COLOR", None)
+    env = {**fleet.env, "OCC_SSH_RETRY_DELAY": "0.2", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "opencode_cloud", "status", "--group",
                                            "mixed", "--watch", "--interval", "2"],
                           env=env, timeout=60, dimensions=(40, 200), encoding="utf-8")
@@ -225,7 +224,7 @@ def test_watch_in_a_terminal_shows_every_host_marks_a_dead_sshd_and_ends_on_q(
         subprocess.run([*fleet_argv(), "host", "disconnect", "h8"], env=fleet.env,
                        capture_output=True, timeout=60)  # as if its connection had dropped
         started = time.monotonic()
-        child.expect(r"h8\s+(unreachable|not answering)", timeout=30)
+        child.expect(r"h8[\s│┃|]+(unreachable|not answering)", timeout=30)
         marked = time.monotonic() - started
         child.expect("h5", timeout=10)  # the others keep refreshing
         child.send("q")

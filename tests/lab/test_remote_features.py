@@ -197,8 +197,10 @@ def test_a_known_hosts_of_dev_null_is_refused_and_a_first_key_is_shown(
         fresh.env["OCC_SSH_KNOWN_HOSTS"] = str(fresh.known_hosts)
         r = ok(fresh("host", "add", HOST, lab.hosts[HOST].address, "-u", lab.user, "-i",
                      lab.keys.plain))
-        expected = subprocess.run(["ssh-keygen", "-lf", "/dev/stdin"], input=lab.hosts[
-            HOST].host_key_pub, capture_output=True, text=True, check=True).stdout.split()[1]
+        key_file = tmp_path / "host_key.pub"
+        key_file.write_text(lab.hosts[HOST].host_key_pub.strip() + "\n")
+        expected = subprocess.run(["ssh-keygen", "-lf", str(key_file)], capture_output=True,
+                                  text=True, check=True).stdout.split()[1]
         assert f"first connection to {lab.hosts[HOST].address}:22: accepted its ED25519 " \
                f"host key {expected}" in r.stderr, r.stderr
         again = ok(fresh("host", "test", HOST))
@@ -244,7 +246,7 @@ def test_credentials_rotate_stops_the_old_password_and_keeps_the_workspace(
         assert forward.status(None) == 401
     finally:
         forward.stop()
-    kept = ok(remote("exec", "--host", HOST, "--", "cat", "workspace/rotate-check.txt"))
+    kept = ok(remote("exec", "--host", HOST, "--", "cat", "rotate-check.txt"))  # in ~/workspace
     assert kept.stdout.strip() == "kept"
 
 
@@ -390,7 +392,7 @@ def test_a_process_past_the_memory_limit_shows_as_oom_killed_and_restarted(
         ok(remote("restart", "--host", HOST, timeout=300))
 
 
-def test_a_wedged_opencode_is_restarted_by_the_watchdog(remote: OccRun) -> None:
+def test_a_wedged_opencode_is_restarted_by_the_watchdog(remote: OccRun, lab_docker) -> None:
     """SIGSTOP: the port stays open and nothing answers, as with the upstream wedges."""
     before = status_of(remote)["restarts"]
     stopped = ok(remote("exec", "--host", HOST, "--user", "root", "--", "sh", "-c",
@@ -401,7 +403,8 @@ def test_a_wedged_opencode_is_restarted_by_the_watchdog(remote: OccRun) -> None:
     report = wait_for(remote, lambda rep: rep["restarts"] > before
                       and rep["health"] == "healthy", 120)
     took = time.monotonic() - started
-    assert report["restarts"] == before + 1 and report["health"] == "healthy", report
+    logs = lab_docker(HOST).containers.get(remote.container).logs(tail=30).decode(errors="replace")
+    assert report["restarts"] == before + 1 and report["health"] == "healthy", (report, logs)
     assert report["last_restart_reason"].startswith("unhealthy"), report
     assert took < 90, took
     print(f"\nwatchdog: healthy again {took:.0f} s after SIGSTOP")
@@ -415,7 +418,7 @@ def test_the_service_comes_back_after_the_engine_restarts_and_a_stopped_one_stay
     lab.control("dockerd-start", HOST)
     report = wait_for(remote, lambda rep: rep["health"] == "healthy", 120)
     assert report["state"] == "running" and report["health"] == "healthy", report
-    kept = ok(remote("exec", "--host", HOST, "--", "cat", "workspace/reboot-check.txt"))
+    kept = ok(remote("exec", "--host", HOST, "--", "cat", "reboot-check.txt"))  # in ~/workspace
     assert kept.stdout.strip() == "survived"
     ok(remote("stop", "--host", HOST))
     lab.control("dockerd-stop", HOST)

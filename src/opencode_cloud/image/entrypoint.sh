@@ -141,6 +141,9 @@ interval=${OCC_WATCHDOG_INTERVAL:-10}
 failures_allowed=${OCC_WATCHDOG_FAILURES:-3}
 probe_timeout=${OCC_WATCHDOG_TIMEOUT:-5}
 memory_percent=${OCC_WATCHDOG_MEMORY_PERCENT:-90}
+# Failed checks count once opencode has answered, or at the latest this long after it
+# started (it is up in a few seconds; one that never answers is wedged too).
+grace=30
 mkdir -p "${RESTARTS%/*}"
 
 record() {
@@ -190,7 +193,7 @@ while :; do
     reason="memory $(( $1 / 1048576 )) MiB of $(( $2 / 1048576 )) MiB"
   elif probe "$probe_timeout" >/dev/null 2>&1; then
     answered=1 failures=0
-  elif [ "$answered" = 1 ] || [ $(( $(date +%s) - started )) -gt 120 ]; then
+  elif [ "$answered" = 1 ] || [ $(( $(date +%s) - started )) -gt "$grace" ]; then
     failures=$((failures + 1))
     [ "$failures" -lt "$failures_allowed" ] || reason="unhealthy ($failures health checks failed)"
   fi

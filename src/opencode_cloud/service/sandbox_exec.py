@@ -42,11 +42,15 @@ class SandboxExec:
     def resize(self, rows: int, columns: int) -> None:
         self.api.exec_resize(self.exec_id, height=rows, width=columns)
 
-    def run(self, stdin_fd: int | None, stdout_fd: int, stderr_fd: int) -> int:
-        """Start it, copy input and output until it ends; returns its exit status."""
+    def run(self, stdin_fd: int | None, stdout_fd: int, stderr_fd: int, *,
+            on_start=None) -> int:
+        """Start it, copy input and output until it ends; returns its exit status.
+        ``on_start()`` runs once it has started (a terminal's size can only be set then)."""
         from docker.utils.socket import frames_iter
 
         raw = self.api.exec_start(self.exec_id, tty=self.tty, socket=True)
+        if on_start is not None:
+            on_start()
         sock: socket.socket = getattr(raw, "_sock", raw)
         feeder = threading.Thread(target=_feed, args=(stdin_fd, sock), daemon=True)
         feeder.start()

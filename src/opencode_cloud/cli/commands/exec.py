@@ -64,8 +64,8 @@ def run_in_sandbox(argv: list[str], *, user: str, tty: bool) -> int:
     stdin = sys.stdin.fileno()
     if not tty:
         return job.run(stdin, sys.stdout.fileno(), sys.stderr.fileno())
-    with raw_terminal(stdin), window_size_follows(job):
-        return job.run(stdin, sys.stdout.fileno(), sys.stderr.fileno())
+    with raw_terminal(stdin), window_size_follows(job) as resize:
+        return job.run(stdin, sys.stdout.fileno(), sys.stderr.fileno(), on_start=resize)
 
 
 @contextlib.contextmanager
@@ -91,7 +91,6 @@ def window_size_follows(job):
 
     previous = signal.signal(signal.SIGWINCH, resize)
     try:
-        resize()
-        yield
+        yield resize  # called once the command runs, then on every window change
     finally:
         signal.signal(signal.SIGWINCH, previous)
