@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from opencode_cloud.cli.state import app_state, make_printer
+from opencode_cloud.cli.state import app_state, complete_with, make_printer
 from opencode_cloud.errors import OccError
 
 DEFAULT_PARALLEL = 10
@@ -43,6 +43,7 @@ def fleet_options(func):
     options = [
         click.option("--group", "-g", "fleet_groups", multiple=True, metavar="GROUP",
                      expose_value=False, callback=_store("groups"),
+                     shell_complete=complete_with("group_names"),
                      help="Act on every host of this group (repeatable: the union)."),
         click.option("--all", "fleet_all", is_flag=True, expose_value=False,
                      callback=_store("all_hosts"),

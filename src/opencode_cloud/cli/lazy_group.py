@@ -26,6 +26,16 @@ class LazyGroup(click.Group):
             return getattr(importlib.import_module(module_name), attr)
         return super().get_command(ctx, name)
 
+    def shell_complete(self, ctx: click.Context, incomplete: str):
+        """Subcommand names with their recorded help, without importing their modules (the
+        shell waits for this after every TAB); options as Click completes them."""
+        from click.shell_completion import CompletionItem
+
+        if incomplete.startswith("-"):
+            return super().shell_complete(ctx, incomplete)
+        return [CompletionItem(name, help=self.lazy_commands[name][1])
+                for name in sorted(self.lazy_commands) if name.startswith(incomplete)]
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Use the short help recorded here so that listing commands imports nothing.
         rows = [(name, self.lazy_commands[name][1]) for name in sorted(self.lazy_commands)]

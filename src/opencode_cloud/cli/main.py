@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": (f"{_C}.exec:exec_command", "Run a command in the sandbox."),
     "shell": (f"{_C}.exec:shell_command", "An interactive shell in the sandbox."),
     "host": (f"{_C}.host:host_group", "Manage remote hosts (hosts.json) and SSH connections."),
+    "completion": (f"{_C}.completion:completion_command", "Print the shell completion script."),
 }
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}

@@ -7,15 +7,15 @@ printer from :func:`printer_of`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from opencode_cloud.cli.state import app_state, interactive, make_reporter
-from opencode_cloud.config.store import load_config
 from opencode_cloud.errors import OccError
-from opencode_cloud.service.context import ServiceContext
-from opencode_cloud.service.names import ServiceNames
+
+if TYPE_CHECKING:  # the service layer loads when a command runs, not for --help or TAB
+    from opencode_cloud.service.context import ServiceContext
 
 
 def host_config(config, host):
@@ -35,7 +35,10 @@ def open_service(ctx: click.Context | None = None) -> ServiceContext:
     A remote target's SSH forward is torn down when the command's context closes, also
     on errors and Ctrl-C.
     """
+    from opencode_cloud.config.store import load_config
     from opencode_cloud.engine.target import engine_for, resolve_host
+    from opencode_cloud.service.context import ServiceContext
+    from opencode_cloud.service.names import ServiceNames
 
     ctx = ctx or click.get_current_context()
     state = app_state(ctx)
@@ -118,7 +121,7 @@ def engine_failure(endpoint, exc: Exception) -> OccError | None:
 
 
 def readiness_timeout_option(help_text: str = "Seconds to wait for opencode to answer."):
-    from opencode_cloud.service.lifecycle import DEFAULT_START_TIMEOUT
+    from opencode_cloud.service import DEFAULT_START_TIMEOUT
 
     return click.option(
         "--timeout",

@@ -55,6 +55,16 @@ def _store(attr: str) -> Callable[[click.Context, click.Parameter, Any], None]:
     return callback
 
 
+def complete_with(name: str):
+    """A completion function from cli/completion.py, imported only when the shell asks."""
+    def complete(ctx: click.Context, param: click.Parameter, incomplete: str):
+        from opencode_cloud.cli import completion
+
+        return getattr(completion, name)(ctx, param, incomplete)
+
+    return complete
+
+
 # (flags, settings, help) of each global option; every one stores into AppState.
 _GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any], str]] = [
     (("-v", "--verbose"), {"count": True}, "More detail; -vv shows tracebacks."),
@@ -62,7 +72,7 @@ _GLOBAL_OPTIONS: list[tuple[tuple[str, ...], dict[str, Any], str]] = [
     (("--no-color",), {"is_flag": True}, "No colours (also when NO_COLOR is set)."),
     (
         ("--host",),
-        {"metavar": "NAME"},
+        {"metavar": "NAME", "shell_complete": complete_with("host_names")},
         "Act on this remote host from hosts.json ('local' = this machine).",
     ),
     (("--local",), {"is_flag": True}, "Act on this machine even if a default host is set."),

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.build import ensure_image
-from opencode_cloud.service import spec
+from opencode_cloud.service import DEFAULT_START_TIMEOUT, spec
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.credentials import Credentials, ensure_volumes, login_digest
 from opencode_cloud.service.health import Health, wait_until_healthy
-
-DEFAULT_START_TIMEOUT = 120.0
 
 
 @dataclass

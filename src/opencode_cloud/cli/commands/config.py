@@ -6,7 +6,13 @@ import json
 
 import click
 
-from opencode_cloud.cli.state import LocalOnlyGroup, global_options, interactive, make_printer
+from opencode_cloud.cli.state import (
+    LocalOnlyGroup,
+    complete_with,
+    global_options,
+    interactive,
+    make_printer,
+)
 from opencode_cloud.config import paths, store
 from opencode_cloud.config.masking import mask_env_entry, mask_setting, mask_settings
 from opencode_cloud.config.model import Config, is_loopback
@@ -49,7 +55,7 @@ def show(as_json: bool, show_secrets: bool) -> None:
 
 
 @config_group.command("get")
-@click.argument("key")
+@click.argument("key", shell_complete=complete_with("config_keys"))
 @show_secrets_option
 @global_options
 def get(key: str, show_secrets: bool) -> None:
@@ -61,8 +67,8 @@ def get(key: str, show_secrets: bool) -> None:
 
 
 @config_group.command("set")
-@click.argument("key")
-@click.argument("value")
+@click.argument("key", shell_complete=complete_with("config_keys"))
+@click.argument("value", shell_complete=complete_with("config_values"))
 @global_options
 def set_(key: str, value: str) -> None:
     """Change one setting (an empty VALUE clears an optional one).

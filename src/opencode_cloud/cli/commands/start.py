@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts, service_work
@@ -12,8 +14,10 @@ from opencode_cloud.cli.service_target import (
     readiness_timeout_option,
 )
 from opencode_cloud.cli.state import global_options
-from opencode_cloud.service.context import ServiceContext
-from opencode_cloud.service.lifecycle import StartOutcome
+
+if TYPE_CHECKING:  # the service layer loads when the command runs, not for --help or TAB
+    from opencode_cloud.service.context import ServiceContext
+    from opencode_cloud.service.lifecycle import StartOutcome
 
 HEADLINES = {
     "already-running": "opencode is already running.",

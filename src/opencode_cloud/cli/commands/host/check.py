@@ -9,6 +9,7 @@ import click
 from opencode_cloud.cli.fleet import fleet_hosts, fleet_options, run_on_hosts
 from opencode_cloud.cli.state import (
     LocalOnlyCommand,
+    complete_with,
     global_options,
     interactive,
     make_printer,
@@ -40,7 +41,7 @@ def print_report(out: Reporter, conn: Any, report: Any) -> None:
 
 
 @click.command("test", cls=LocalOnlyCommand)
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_with("registered_host_names"))
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option("-y", "--yes", "assume_yes", is_flag=True,
               help="If Docker is missing there, install it without asking.")
@@ -100,7 +101,7 @@ def test_one(task):
 
 
 @click.command("install-docker", cls=LocalOnlyCommand)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_with("registered_host_names"))
 @click.option("-y", "--yes", "assume_yes", is_flag=True,
               help="Do not ask (for scripts). sudo may still ask for its password.")
 @global_options

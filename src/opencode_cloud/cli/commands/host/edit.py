@@ -8,7 +8,7 @@ import click
 
 from opencode_cloud.cli.commands.host import fields
 from opencode_cloud.cli.commands.host.manage import quiet_disconnect
-from opencode_cloud.cli.state import LocalOnlyCommand, global_options, make_printer
+from opencode_cloud.cli.state import LocalOnlyCommand, complete_with, global_options, make_printer
 from opencode_cloud.errors import ConfigError
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts import validation as v
@@ -16,7 +16,7 @@ from opencode_cloud.hosts.model import HostConfig, HostsFile
 
 
 @click.command("edit", cls=LocalOnlyCommand)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_with("registered_host_names"))
 @click.option("--hostname", help="New hostname or address.")
 @click.option("-u", "--user", help="SSH login ('' = from ~/.ssh/config).")
 @click.option("-p", "--port", metavar="PORT", help="SSH port ('' = from ~/.ssh/config).")

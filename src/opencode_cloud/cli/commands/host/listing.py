@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from opencode_cloud.cli.state import LocalOnlyCommand, global_options, make_printer
+from opencode_cloud.cli.state import LocalOnlyCommand, complete_with, global_options, make_printer
 from opencode_cloud.config import paths
 from opencode_cloud.config.masking import mask_settings
 from opencode_cloud.hosts import store
@@ -85,7 +85,7 @@ def effective_values(config: HostConfig, resolved: dict[str, list[str]],
 
 
 @click.command("show", cls=LocalOnlyCommand)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_with("registered_host_names"))
 @click.option("--json", "as_json", is_flag=True, help="Print as one JSON object.")
 @click.option("--show-secrets", is_flag=True,
               help="Print secret values of its settings (container_env) in clear.")

@@ -7,14 +7,20 @@ import contextlib
 import click
 
 from opencode_cloud.cli.commands.host import fields
-from opencode_cloud.cli.state import LocalOnlyCommand, global_options, interactive, make_printer
+from opencode_cloud.cli.state import (
+    LocalOnlyCommand,
+    complete_with,
+    global_options,
+    interactive,
+    make_printer,
+)
 from opencode_cloud.errors import ConfigError, OccError
 from opencode_cloud.hosts import store
 from opencode_cloud.hosts.model import Host, HostsFile
 
 
 @click.command("remove", cls=LocalOnlyCommand)
-@click.argument("name")
+@click.argument("name", shell_complete=complete_with("registered_host_names"))
 @click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
 @global_options
 def remove(name: str, force: bool) -> None:
@@ -55,7 +61,7 @@ def quiet_disconnect(host: Host) -> None:
 
 
 @click.command("default", cls=LocalOnlyCommand)
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_with("registered_host_names"))
 @global_options
 def default(name: str | None) -> None:
     """Show or set the default host ('local' = this machine)."""
@@ -82,7 +88,7 @@ def default(name: str | None) -> None:
 
 
 @click.command("disconnect", cls=LocalOnlyCommand)
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_with("registered_host_names"))
 @click.option("--all", "all_hosts", is_flag=True, help="Every host in hosts.json.")
 @global_options
 def disconnect(name: str | None, all_hosts: bool) -> None:
