@@ -210,6 +210,7 @@ def test_watch_in_a_terminal_shows_every_host_marks_a_dead_sshd_and_ends_on_q(
         fleet: OccRun, lab: Lab) -> None:
     import pexpect
 
+    ok(fleet("start", "--group", "web", timeout=600))  # running (a no-op after the first test)
     env = {**fleet.env, "OCC_SSH_RETRY_DELAY": "0.2", "NO_COLOR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "opencode_cloud", "status", "--group",
                                            "mixed", "--watch", "--interval", "2"],

@@ -198,7 +198,8 @@ def test_a_known_hosts_of_dev_null_is_refused_and_a_first_key_is_shown(
         r = ok(fresh("host", "add", HOST, lab.hosts[HOST].address, "-u", lab.user, "-i",
                      lab.keys.plain))
         key_file = tmp_path / "host_key.pub"
-        key_file.write_text(lab.hosts[HOST].host_key_pub.strip() + "\n")
+        # "ADDRESS TYPE KEY": ssh-keygen -lf reads a known_hosts line as it is.
+        key_file.write_text(lab.hosts[HOST].known_hosts_line.strip() + "\n")
         expected = subprocess.run(["ssh-keygen", "-lf", str(key_file)], capture_output=True,
                                   text=True, check=True).stdout.split()[1]
         assert f"first connection to {lab.hosts[HOST].address}:22: accepted its ED25519 " \
