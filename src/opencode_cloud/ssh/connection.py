@@ -196,6 +196,10 @@ class HostConnection:
         from opencode_cloud.storage.safe_file import atomic_write
 
         ensure_control_dir(self.settings.control_dir)
+        known = self.settings.known_hosts
+        if known is not None and not known.parent.exists():
+            # ssh cannot create it: every key would be "new" and none would ever be kept.
+            known.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         for path, batch in ((self.files.config_file, False),
                             (self.files.batch_config_file, True)):
             text = render_ssh_config(self.host, self.settings, batch=batch)
