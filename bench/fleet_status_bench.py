@@ -185,7 +185,7 @@ def main() -> int:
             timed([*occ, "start", "--local"], env)
             timed([*occ, "reset", "--local"], env)
             image = f"{lab.get('sandbox_image_repo', 'opencode-cloud-sandbox')}:1.18.33"
-            control_cmd = shlex.split(lab["control_command"])
+            control_cmd = shlex.split(lab["control"])
             subprocess.run([*control_cmd, lab.get("seed_verb", "seed-image"), "--", image,
                             *SERVICE_HOSTS], check=True, capture_output=True, timeout=1800)
             for name in SERVICE_HOSTS:
