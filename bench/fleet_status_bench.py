@@ -175,6 +175,7 @@ def main() -> int:
                    PATH=f"{wrappers}:{env.get('PATH', '')}",
                    PYTHONPATH=str(ROOT / "src"))
         container = f"{instance}-sandbox"
+        old_env: dict[str, str] | None = None
         try:
             timed([*occ, "config", "set", "opencode_web_port", str(free_port())], env)
             if Path(CA_BUNDLE).exists():
@@ -197,10 +198,16 @@ def main() -> int:
                            f"ssh://$h inspect {container} >/dev/null 2>&1; done"]
             status_all = [*occ, "status", "--all"]
             status_one = [*occ, "status", "--host", ONE]
-            old_env = None
             if args.compare:  # REF's own image and service on h8 (not measured)
+                old_home = tmp / "old"  # REF may not know this tree's config keys
                 old_env = {**env, "PYTHONPATH": str(old_tree(args.compare)),
-                           "OCC_INSTANCE": f"{instance}-old"}
+                           "OCC_INSTANCE": f"{instance}-old",
+                           "XDG_CONFIG_HOME": str(old_home / "config"),
+                           "XDG_DATA_HOME": str(old_home / "data")}
+                timed([*occ, "config", "set", "opencode_web_port", str(free_port())], old_env)
+                if Path(CA_BUNDLE).exists():
+                    timed([*occ, "config", "set", "extra_ca_certs", CA_BUNDLE], old_env)
+                timed([*occ, "host", "add", COMPARE_HOST, COMPARE_HOST, "--no-verify"], old_env)
                 timed([*occ, "start", "--local"], old_env)
                 timed([*occ, "reset", "--local"], old_env)
                 subprocess.run([*control_cmd, lab.get("seed_verb", "seed-image"), "--", image,
@@ -208,8 +215,9 @@ def main() -> int:
                 timed([*occ, "start", "--host", COMPARE_HOST], old_env)
                 time.sleep(12)
                 status_old_host = [*occ, "status", "--host", COMPARE_HOST]
+                new_env = {**old_env, "PYTHONPATH": env["PYTHONPATH"]}  # same files, this tree
                 timed(status_old_host, old_env)
-                timed(status_old_host, {**env, "OCC_INSTANCE": f"{instance}-old"})
+                timed(status_old_host, new_env)
             for argv in (status_all, status_one, loop):
                 timed(argv, env)  # accept host keys, open the masters
             timed(docker_loop, env)
@@ -218,8 +226,7 @@ def main() -> int:
                 figures["one"].append(timed(status_one, env))
                 if old_env is not None:
                     figures["old_one"].append(timed(status_old_host, old_env))
-                    figures["new_one"].append(timed(status_old_host, {
-                        **env, "OCC_INSTANCE": f"{instance}-old"}))
+                    figures["new_one"].append(timed(status_old_host, new_env))
                 figures["loop"].append(timed(loop, env))
                 figures["docker"].append(timed(docker_loop, env))
                 timed([*occ, "host", "disconnect", "--all"], env)
@@ -236,10 +243,11 @@ def main() -> int:
             for name in SERVICE_HOSTS:
                 subprocess.run([*occ, "reset", "--volumes", "--force", "--host", name], env=env,
                                capture_output=True, timeout=300)
-            if args.compare:
+            if old_env is not None:
                 subprocess.run([*occ, "reset", "--volumes", "--force", "--host", COMPARE_HOST],
-                               env={**env, "OCC_INSTANCE": f"{instance}-old"},
-                               capture_output=True, timeout=300)
+                               env=old_env, capture_output=True, timeout=300)
+                subprocess.run([*occ, "host", "disconnect", "--all"], env=old_env,
+                               capture_output=True, timeout=120)
             subprocess.run([*occ, "reset", "--volumes", "--force", "--local"], env=env,
                            capture_output=True, timeout=120)
             subprocess.run([*occ, "host", "disconnect", "--all"], env=env,
