@@ -150,3 +150,21 @@ def build_sandbox_here(tmp: Path) -> None:
         started = builder("start", "--local", timeout=900)
         builder("reset", "--volumes", "--force", "--local", timeout=120)
         assert started.returncode == 0, started.stdout + started.stderr
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    """The result of an occ run that must have succeeded (its output in the failure)."""
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def occ_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "opencode_cloud", *args]

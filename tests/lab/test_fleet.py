@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +20,9 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 from docker.errors import NotFound
-from lab_occ import OccRun, build_sandbox_here, isolated_occ
+from lab_occ import OccRun, build_sandbox_here, isolated_occ, occ_argv, ok
+
+from tests.conftest import INTERRUPTIBLE, send_ctrl_c
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -32,13 +32,8 @@ CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 IMAGE = "opencode-cloud-sandbox:1.18.33"
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result
 
 
-def sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
@@ -178,11 +173,11 @@ def no_forward_sockets(run: OccRun) -> list[str]:
 def test_ctrl_c_during_start_group_and_logs_follow_all_leaves_only_the_masters(
         fleet: OccRun) -> None:
     ok(fleet("stop", "--group", "web", timeout=300))
-    proc = subprocess.Popen([*fleet_argv(), "start", "--group", "web"], env=fleet.env,
+    proc = subprocess.Popen([*occ_argv(), "start", "--group", "web"], env=fleet.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=sigint_default)
+                            **INTERRUPTIBLE)
     time.sleep(2.0)  # connected, the containers being started
-    os.killpg(proc.pid, signal.SIGINT)
+    send_ctrl_c(proc)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     assert "interrupted" in out or "not started" in out, out
@@ -190,11 +185,11 @@ def test_ctrl_c_during_start_group_and_logs_follow_all_leaves_only_the_masters(
     assert no_forward_sockets(fleet) == []
 
     ok(fleet("start", "--group", "web", timeout=600))
-    proc = subprocess.Popen([*fleet_argv(), "logs", "-f", "--all"], env=fleet.env,
+    proc = subprocess.Popen([*occ_argv(), "logs", "-f", "--all"], env=fleet.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=sigint_default)
+                            **INTERRUPTIBLE)
     time.sleep(4.0)
-    os.killpg(proc.pid, signal.SIGINT)
+    send_ctrl_c(proc)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode in (0, 1), out + err  # h8/dead may fail; Ctrl-C itself is fine
     assert any(line.startswith("[h5] ") for line in out.splitlines()), out
@@ -202,8 +197,6 @@ def test_ctrl_c_during_start_group_and_logs_follow_all_leaves_only_the_masters(
     assert no_forward_sockets(fleet) == []
 
 
-def fleet_argv() -> list[str]:
-    return [sys.executable, "-m", "opencode_cloud"]
 
 
 def test_watch_in_a_terminal_shows_every_host_marks_a_dead_sshd_and_ends_on_q(
@@ -222,7 +215,7 @@ def test_watch_in_a_terminal_shows_every_host_marks_a_dead_sshd_and_ends_on_q(
             child.expect(rf"{name}\b")
         child.expect("running")
         lab.control("sshd-stop", "h8")
-        subprocess.run([*fleet_argv(), "host", "disconnect", "h8"], env=fleet.env,
+        subprocess.run([*occ_argv(), "host", "disconnect", "h8"], env=fleet.env,
                        capture_output=True, timeout=60)  # as if its connection had dropped
         started = time.monotonic()
         child.expect(r"h8[\s│┃|]+(unreachable|not answering)", timeout=30)

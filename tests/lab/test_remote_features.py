@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,9 @@ from typing import TYPE_CHECKING
 
 import pexpect
 import pytest
-from lab_occ import OccRun, build_sandbox_here, isolated_occ
+from lab_occ import OccRun, build_sandbox_here, free_port, isolated_occ, occ_argv, ok
+
+from tests.conftest import INTERRUPTIBLE, send_ctrl_c
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -37,23 +38,12 @@ CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 IMAGE = "opencode-cloud-sandbox:1.18.33"
 
 
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    return result
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
-def occ_argv(*args: str) -> list[str]:
-    return [sys.executable, "-m", "opencode_cloud", *args]
 
 
-def sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +74,7 @@ class Forward:
         self.proc = subprocess.Popen(
             occ_argv("open", "--host", HOST, "--print-url", "--local-port", str(self.port)),
             env={**run.env, **(extra_env or {})}, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, start_new_session=True,
-            preexec_fn=sigint_default)
+            stderr=subprocess.PIPE, text=True, **INTERRUPTIBLE)
         assert self.proc.stdout is not None
         self.url = self.proc.stdout.readline().strip()
         assert self.url == f"http://127.0.0.1:{self.port}", self.url
@@ -102,7 +91,7 @@ class Forward:
             return exc.code
 
     def stop(self) -> str:
-        os.killpg(self.proc.pid, signal.SIGINT)
+        send_ctrl_c(self.proc)
         out, err = self.proc.communicate(timeout=30)
         return out + err
 
