@@ -194,8 +194,9 @@ def main() -> int:
             time.sleep(12)  # Docker's health check gives its first verdict
             loop = ["bash", "-c", "for h in " + " ".join(fleet) + "; do "
                     + shlex.join(occ) + " status --host $h >/dev/null; done"]
+            # The container is on three hosts only: an inspect that finds none is no failure.
             docker_loop = ["bash", "-c", "for h in " + " ".join(fleet) + "; do docker -H "
-                           f"ssh://$h inspect {container} >/dev/null 2>&1; done"]
+                           f"ssh://$h inspect {container} >/dev/null 2>&1; done; true"]
             status_all = [*occ, "status", "--all"]
             status_one = [*occ, "status", "--host", ONE]
             if args.compare:  # REF's own image and service on h8 (not measured)
