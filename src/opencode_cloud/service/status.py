@@ -17,12 +17,15 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     """State, health, version, resource use, restarts and drift of the service.
 
     The container's inspect and one sample of its resource use are asked at once (two
-    requests side by side: over SSH they cost the round trips of one). ``previous``: the
+    requests side by side: over SSH they cost the round trips of one). When the health
+    log already carries the container's own figures (the watchdog's line), the sample is
+    not waited for: Docker's one-shot stats can take up to a second (its collection
+    interval), and those figures are as good. ``previous``: the
     report of the last refresh (``--watch``), so CPU use is over that interval rather
     than since the container started.
     """
     config = ctx.config
-    attrs, stats = _inspect_and_stats(ctx)
+    attrs, sample = _inspect_and_stats(ctx)
     web_url = spec.url_for(config.bind_address, config.opencode_web_port)
     report: dict[str, Any] = {
         "state": "absent",
@@ -66,6 +69,8 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         # Docker's own health verdict is in the inspect; ask opencode itself only while
         # Docker has none yet (the first seconds after a start).
         health = docker_health(attrs) or probe(ctx.container())
+        own = (health.watchdog or {}).get("memory_used")
+        stats = None if own else sample()
         report["health"] = "healthy" if health.healthy else "unhealthy"
         report["opencode_version"] = health.version
         report.update(resources(stats, report["uptime_seconds"], previous)
@@ -87,23 +92,28 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     return report
 
 
-def _inspect_and_stats(ctx: ServiceContext) -> tuple[dict[str, Any] | None, Any]:
+def _inspect_and_stats(ctx: ServiceContext):
+    """The inspect, and a function that waits for the stats sample asked beside it."""
     import threading
 
     name, endpoint = ctx.names.container, ctx.endpoint
     stats: list[Any] = [None]
 
-    def sample() -> None:
+    def ask() -> None:
         try:
             stats[0] = endpoint.container_stats(name)
         except Exception as exc:  # noqa: BLE001  resource use is a detail; state is not
             stats[0] = exc
 
-    worker = threading.Thread(target=sample, daemon=True)
+    worker = threading.Thread(target=ask, daemon=True)
     worker.start()
     attrs = endpoint.inspect_container(name)
-    worker.join(STATS_TIMEOUT)
-    return attrs, None if isinstance(stats[0], Exception) else stats[0]
+
+    def sample() -> Any:
+        worker.join(STATS_TIMEOUT)
+        return None if isinstance(stats[0], Exception) else stats[0]
+
+    return attrs, sample
 
 
 STATS_TIMEOUT = 10.0
