@@ -18,6 +18,7 @@ from opencode_cloud import __version__
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
+from opencode_cloud.image.refs import image_ref  # noqa: F401  (part of this module's API)
 from opencode_cloud.report import Reporter
 
 INPUTS_LABEL = label("inputs")
@@ -93,14 +94,6 @@ def _extra_ca(config: Config) -> bytes:
             hint="Give a file with -----BEGIN CERTIFICATE----- blocks.",
         )
     return data
-
-
-def image_ref(config: Config) -> str:
-    """The tag the service runs: ``image`` with the opencode version as tag unless it has one."""
-    last = config.image.rsplit("/", 1)[-1]
-    if "@" in config.image or ":" in last:
-        return config.image
-    return f"{config.image}:{config.opencode_version}"
 
 
 def find_image(client, ref: str):

@@ -84,7 +84,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     if watchdog.get("restarts"):  # the watchdog's own restarts, inside the container
         report["last_restart_reason"] = watchdog.get("last_reason") or "watchdog"
         report["last_restart_at"] = _iso(watchdog.get("last_at"))
-    from opencode_cloud.image.build import image_ref
+    from opencode_cloud.image.refs import image_ref
 
     report["drift"] = spec.configuration_drift(attrs["Config"].get("Labels") or {},
                                                attrs["Config"]["Image"], config,
