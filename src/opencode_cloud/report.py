@@ -64,3 +64,7 @@ class Reporter:
 
 
 SILENT = Reporter()
+
+# Where the storage layer's "waiting for another occ (pid N) to finish with FILE" goes: a
+# file lock has no operation's reporter at hand, so the CLI sets this once at start-up.
+lock_wait_notice = None  # Callable[[str], None] | None

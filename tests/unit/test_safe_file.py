@@ -51,3 +51,39 @@ safe_file.atomic_write(Path({str(target)!r}), "half-written garbage")
     assert target.read_text() == '{"opencode_web_port": 3000}\n'
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers, "the killed writer should have got as far as its temporary file"
+
+
+def test_a_waiting_lock_names_the_holder_after_two_seconds_and_gives_up_at_its_timeout(
+        tmp_path, monkeypatch) -> None:
+    import os
+    import threading
+
+    import pytest
+
+    from opencode_cloud import report
+    from opencode_cloud.storage import safe_file
+
+    said: list[str] = []
+    monkeypatch.setattr(report, "lock_wait_notice", said.append)
+    monkeypatch.setattr(safe_file, "LOCK_NOTICE_AFTER", 0.3)
+    lock = tmp_path / "hosts.json.lock"
+    held, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with safe_file.lock_file(lock):
+            held.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait(5)
+    with pytest.raises(safe_file.LockTimeout) as info:
+        with safe_file.lock_file(lock, what=tmp_path / "hosts.json", timeout=1):
+            pass
+    assert said == [f"waiting for another occ (pid {os.getpid()}) to finish with "
+                    f"{tmp_path / 'hosts.json'}"]
+    assert f"pid {os.getpid()}" in info.value.message
+    release.set()
+    thread.join()
+    with safe_file.lock_file(lock, timeout=1):  # free again
+        pass

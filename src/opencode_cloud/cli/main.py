@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _exit_on_signal)
     state = AppState()
-    from opencode_cloud.storage import safe_file
+    from opencode_cloud import report
 
-    safe_file.wait_notice = lambda text: _notice(state, text)
+    report.lock_wait_notice = lambda text: _notice(state, text)
     try:
         result = cli.main(args=argv, prog_name="occ", standalone_mode=False, obj=state)
     except click.ClickException as exc:  # usage errors: exit 2, with Click's own message

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from opencode_cloud import report
 from opencode_cloud.errors import OccError
 
 FILE_MODE = 0o600
@@ -26,9 +27,6 @@ DIR_MODE = 0o700
 LOCK_TIMEOUT = 60.0  # seconds another occ may hold a file before we give up
 LOCK_NOTICE_AFTER = 2.0  # seconds of waiting before saying whom we wait for
 T = TypeVar("T")
-
-# Where "waiting for another occ" goes; the CLI points it at its reporter at start-up.
-wait_notice: Callable[[str], None] | None = None
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -71,8 +69,9 @@ def lock_file(lock_path: Path, *, what: Path | None = None,
             except BlockingIOError:
                 waited = time.monotonic() - started
                 name = what or lock_path
-                if not told and waited >= LOCK_NOTICE_AFTER and wait_notice is not None:
-                    wait_notice(f"waiting for another occ ({_holder(fd)}) to finish with {name}")
+                notice = report.lock_wait_notice
+                if not told and waited >= LOCK_NOTICE_AFTER and notice is not None:
+                    notice(f"waiting for another occ ({_holder(fd)}) to finish with {name}")
                     told = True
                 if timeout is not None and waited >= timeout:
                     raise LockTimeout(
