@@ -77,9 +77,9 @@ def test_a_waiting_lock_names_the_holder_after_two_seconds_and_gives_up_at_its_t
     thread = threading.Thread(target=holder)
     thread.start()
     held.wait(5)
-    with pytest.raises(safe_file.LockTimeout) as info:
-        with safe_file.lock_file(lock, what=tmp_path / "hosts.json", timeout=1):
-            pass
+    with pytest.raises(safe_file.LockTimeout) as info, \
+            safe_file.lock_file(lock, what=tmp_path / "hosts.json", timeout=1):
+        pass
     assert said == [f"waiting for another occ (pid {os.getpid()}) to finish with "
                     f"{tmp_path / 'hosts.json'}"]
     assert f"pid {os.getpid()}" in info.value.message
