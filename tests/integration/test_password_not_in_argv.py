@@ -118,7 +118,9 @@ def test_password_never_in_any_process_arguments(service):
     # Docker's health check still authenticates: healthy, with opencode's own answer.
     for entry in runs:
         assert entry["ExitCode"] == 0, entry
-        assert json.loads(entry["Output"])["healthy"] is True
+        # opencode's answer, then the watchdog's figures on a line of their own
+        answer, figures = split_probe_output(entry["Output"])
+        assert json.loads(answer)["healthy"] is True and figures is not None
     container.reload()
     assert container.attrs["State"]["Health"]["Status"] == "healthy"
     report = json.loads(service("status", "--json", check=True).stdout)
