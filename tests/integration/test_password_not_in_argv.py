@@ -14,6 +14,7 @@ import threading
 import time
 from datetime import UTC, datetime
 
+from opencode_cloud.service.health import split_probe_output
 from tests.integration.conftest import free_port, http_status
 
 WINDOW_SECONDS = 30
