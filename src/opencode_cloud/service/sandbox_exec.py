@@ -25,17 +25,18 @@ SANDBOX_USER = "opencoder"
 
 class SandboxExec:
     def __init__(self, ctx: ServiceContext, argv: Sequence[str], *, user: str = SANDBOX_USER,
-                 tty: bool = False) -> None:
+                 tty: bool = False, with_input: bool = True) -> None:
         container = ctx.container()
         if container is None or container.status != "running":
             raise NotRunningError(f"opencode is not running {ctx.endpoint.where}",
                                   hint="Start it first: occ start")
         self.api = ctx.client.api
         self.tty = tty
+        self.with_input = with_input
         env = {"HOME": HOME if user == SANDBOX_USER else "/root", "USER": user}
         if tty:
             env["TERM"] = os.environ.get("TERM", "xterm-256color")
-        self.exec_id = self.api.exec_create(container.id, list(argv), stdin=True, tty=tty,
+        self.exec_id = self.api.exec_create(container.id, list(argv), stdin=with_input, tty=tty,
                                             user=user, environment=env,
                                             workdir=WORKDIR)["Id"]
 
@@ -52,8 +53,9 @@ class SandboxExec:
         if on_start is not None:
             on_start()
         sock: socket.socket = getattr(raw, "_sock", raw)
-        feeder = threading.Thread(target=_feed, args=(stdin_fd, sock), daemon=True)
-        feeder.start()
+        if self.with_input:
+            feeder = threading.Thread(target=_feed, args=(stdin_fd, sock), daemon=True)
+            feeder.start()
         try:
             for stream, data in frames_iter(sock, self.tty):
                 _write_all(stderr_fd if stream == 2 else stdout_fd, data)
@@ -61,6 +63,17 @@ class SandboxExec:
             sock.close()
         code = self.api.exec_inspect(self.exec_id).get("ExitCode")
         return 255 if code is None else int(code)
+
+
+def has_input(fd: int | None) -> bool:
+    """Is there input to pass on? Not for /dev/null (scripts, CI): the command then gets
+    no stdin at all, instead of an end of input that races its output over SSH."""
+    if fd is None:
+        return False
+    try:
+        return not os.path.samestat(os.fstat(fd), os.stat(os.devnull))
+    except OSError:
+        return False
 
 
 def _feed(stdin_fd: int | None, sock: socket.socket) -> None:

@@ -57,11 +57,11 @@ def shell_command(user: str) -> None:
 
 
 def run_in_sandbox(argv: list[str], *, user: str, tty: bool) -> int:
-    from opencode_cloud.service.sandbox_exec import SandboxExec
+    from opencode_cloud.service.sandbox_exec import SandboxExec, has_input
 
     service = open_service()
-    job = SandboxExec(service, argv, user=user, tty=tty)
     stdin = sys.stdin.fileno()
+    job = SandboxExec(service, argv, user=user, tty=tty, with_input=tty or has_input(stdin))
     if not tty:
         return job.run(stdin, sys.stdout.fileno(), sys.stderr.fileno())
     with raw_terminal(stdin), window_size_follows(job) as resize:
