@@ -65,7 +65,7 @@ class SandboxExec:
         return 255 if code is None else int(code)
 
 
-def has_input(fd: int | None) -> bool:
+def stdin_given(fd: int | None) -> bool:
     """Is there input to pass on? Not for /dev/null (scripts, CI): the command then gets
     no stdin at all, instead of an end of input that races its output over SSH."""
     if fd is None:

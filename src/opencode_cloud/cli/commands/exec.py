@@ -57,11 +57,11 @@ def shell_command(user: str) -> None:
 
 
 def run_in_sandbox(argv: list[str], *, user: str, tty: bool) -> int:
-    from opencode_cloud.service.sandbox_exec import SandboxExec, has_input
+    from opencode_cloud.service.sandbox_exec import SandboxExec, stdin_given
 
     service = open_service()
     stdin = sys.stdin.fileno()
-    job = SandboxExec(service, argv, user=user, tty=tty, with_input=tty or has_input(stdin))
+    job = SandboxExec(service, argv, user=user, tty=tty, with_input=tty or stdin_given(stdin))
     if not tty:
         return job.run(stdin, sys.stdout.fileno(), sys.stderr.fileno())
     with raw_terminal(stdin), window_size_follows(job) as resize:
