@@ -44,10 +44,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class OccRunner:
-    """Runs ``occ`` as a real subprocess with private config and data folders."""
+    """Runs ``occ`` as a real subprocess with private config and data folders.
 
-    def __init__(self, home: Path) -> None:
+    ``forked``: calls run in a child forked from the test process (tests/forked_occ.py),
+    for the unit suite's many short calls; popen() always starts a new interpreter.
+    """
+
+    def __init__(self, home: Path, forked: bool = False) -> None:
         self.home = home
+        self.forked = forked
         self.config_dir = home / "config" / "opencode-cloud"
         self.data_dir = home / "data" / "opencode-cloud"
         self.env = {
@@ -67,14 +72,19 @@ class OccRunner:
     def __call__(
         self, *args: str, input: str | None = None, timeout: float = 600, check: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            self.argv(*args),
-            env=self.env,
-            input=input,
-            text=True,
-            capture_output=True,
-            timeout=timeout,
-        )
+        if self.forked:
+            from tests.forked_occ import run_forked
+
+            result = run_forked(args, self.env, input=input, timeout=timeout)
+        else:
+            result = subprocess.run(
+                self.argv(*args),
+                env=self.env,
+                input=input,
+                text=True,
+                capture_output=True,
+                timeout=timeout,
+            )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"occ {' '.join(args)} failed ({result.returncode}):\n"

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from opencode_cloud.service.context import ServiceContext
+from tests.conftest import OccRunner
 from tests.unit.fake_docker import FakeClient, FakeConnection, RecordingReporter, service_context
+
+
+@pytest.fixture
+def occ(tmp_path: Path) -> OccRunner:
+    """The real CLI with private folders, each call in a forked child (no new interpreter)."""
+    return OccRunner(tmp_path, forked=True)
 
 
 @pytest.fixture
