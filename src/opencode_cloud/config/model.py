@@ -37,7 +37,9 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     image: str = "opencode-cloud-sandbox"
     image_source: Literal["build", "prebuilt"] = "build"
     opencode_version: str = DEFAULT_OPENCODE_VERSION
-    extra_ca_certs: str | None = None
+    # "auto": the trust store of the machine occ runs on; "none"; or a PEM file's path
+    # (image/trust.py). Behind a TLS-inspecting proxy, builds then work out of the box.
+    extra_ca_certs: str | None = "auto"
     memory_limit: str | None = "4g"
     # Providers whose login redirects the browser to localhost (OpenAI 1455, a Gemini
     # plugin 8085): occ open --host forwards these from here into the sandbox.

@@ -42,6 +42,11 @@ MAX_IMPORT_BYTES = 4 * 1024 * 1024  # a registry of thousands of hosts is far sm
 REFUSE, REPLACE, SKIP = "refuse", "replace", "skip"
 
 
+def is_local_path(value: object) -> bool:
+    """A setting value naming a file here ("auto" and "none" for extra_ca_certs do not)."""
+    return isinstance(value, str) and value not in ("", "auto", "none")
+
+
 # -- export -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Export:
@@ -68,7 +73,7 @@ def export_hosts(hosts: HostsFile, names: list[str], *, with_local_paths: bool) 
                 left_out.setdefault("identity_file", []).append(name)
                 config = dataclasses.replace(config, identity_file=None)
             for key in LOCAL_PATH_SETTINGS:
-                if key in config.settings:
+                if key in config.settings and is_local_path(config.settings[key]):
                     left_out.setdefault(key, []).append(name)
                     settings = {k: val for k, val in config.settings.items() if k != key}
                     config = dataclasses.replace(config, settings=settings)

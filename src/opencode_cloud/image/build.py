@@ -12,13 +12,13 @@ import io
 import tarfile
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 from opencode_cloud import __version__
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.refs import image_ref  # noqa: F401  (part of this module's API)
+from opencode_cloud.image.trust import ExtraCA, certificate_hint, resolve_extra_ca
 from opencode_cloud.report import Reporter
 
 INPUTS_LABEL = label("inputs")
@@ -37,6 +37,9 @@ class BuildInputs:
 
     files: dict[str, bytes]
     build_args: dict[str, str]
+    # Where extra-ca.crt came from (for the hint when a build fails on a certificate);
+    # not part of the digest, the file's bytes are.
+    extra_ca: ExtraCA = ExtraCA(b"", "none")
 
     @property
     def digest(self) -> str:
@@ -61,10 +64,14 @@ class BuildInputs:
 
 def build_inputs(config: Config) -> BuildInputs:
     package = resources.files("opencode_cloud.image")
+    try:
+        extra_ca = resolve_extra_ca(config.extra_ca_certs)
+    except OccError as exc:
+        raise ImageError(exc.message, hint=exc.hint) from None
     files = {
         "Dockerfile": (package / "Dockerfile").read_bytes(),
         "entrypoint.sh": (package / "entrypoint.sh").read_bytes(),
-        "extra-ca.crt": _extra_ca(config),
+        "extra-ca.crt": extra_ca.data,
     }
     build_args = {
         "OPENCODE_VERSION": config.opencode_version,
@@ -73,27 +80,7 @@ def build_inputs(config: Config) -> BuildInputs:
         # and the next start rebuilds (from cache, apart from Cockpit's own layer).
         "COCKPIT": "1" if config.cockpit_enabled else "0",
     }
-    return BuildInputs(files, build_args)
-
-
-def _extra_ca(config: Config) -> bytes:
-    if not config.extra_ca_certs:
-        return b""
-    path = Path(config.extra_ca_certs).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(
-            f"extra_ca_certs: cannot read {path}: {exc.strerror}",
-            hint="Point it at a PEM bundle: occ config set extra_ca_certs PATH, "
-            "or clear it with: occ config set extra_ca_certs ''",
-        ) from None
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise ImageError(
-            f"extra_ca_certs: {path} holds no PEM certificate",
-            hint="Give a file with -----BEGIN CERTIFICATE----- blocks.",
-        )
-    return data
+    return BuildInputs(files, build_args, extra_ca)
 
 
 def find_image(client, ref: str):
@@ -154,7 +141,8 @@ def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter:
                     f"the image build failed: {chunk['error'].strip()}",
                     hint="Last lines of the build:\n"
                     + "\n".join(tail)
-                    + _base_image_hint(chunk["error"]),
+                    + _base_image_hint(chunk["error"])
+                    + certificate_hint([*tail, chunk["error"]], inputs.extra_ca),
                 )
             for line in chunk.get("stream", "").splitlines():
                 if not line.strip():
