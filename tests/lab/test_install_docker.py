@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -133,6 +134,33 @@ def test_add_yes_installs_docker(occ: OccRun, lab: Lab, bare: LabBareHost) -> No
     assert report["os"].startswith("Debian GNU/Linux 12")
     r = occ("host", "test", "h4")
     assert r.returncode == 0 and "[h4] Docker: server 20.10" in r.stdout
+    # The package's init script starts Docker at boot: host test says so.
+    assert "[h4] Docker at boot: enabled (sysv)" in r.stdout
+    assert report["docker"]["at_boot"] == "enabled" and report["docker"]["init"] == "sysv"
+
+
+def test_host_test_says_when_docker_would_not_start_at_boot(occ: OccRun, lab: Lab,
+                                                            bare: LabBareHost, tmp_path) -> None:
+    require_installed(lab)
+    assert occ(*add_args(lab, bare), "--no-verify").returncode == 0
+
+    def on_h4(command: str) -> None:
+        argv = ["ssh", *lab.ssh_base_args(tmp_path / "known_hosts"), "-p", str(bare.port),
+                f"{bare.sudo_user}@{bare.address}", command]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    on_h4("sudo -n update-rc.d -f docker remove")  # an admin disabled it
+    try:
+        r = occ("host", "test", "h4")
+        assert r.returncode == 0, r.stderr  # Docker runs now: a warning, not a failure
+        assert "Docker at boot: not enabled (sysv)" in r.stderr + r.stdout
+        assert "On the host: sudo update-rc.d docker defaults" in r.stderr + r.stdout
+        report = json.loads(occ("host", "test", "h4", "--json").stdout)
+        assert report["docker"]["at_boot"] == "disabled"
+    finally:
+        on_h4("sudo -n update-rc.d docker defaults")  # the fix the warning names
+    assert "[h4] Docker at boot: enabled (sysv)" in occ("host", "test", "h4").stdout
 
 
 def test_rerun_after_stopping_the_daemon_finishes_the_job(occ: OccRun, lab: Lab,

@@ -111,3 +111,35 @@ def test_engine_info() -> None:
     assert engine_info(EngineAnswer(500, {}, b"{}")) is None
     assert engine_info(EngineAnswer(200, {}, b"not json")) is None
     assert engine_info(EngineAnswer(200, {}, b'{"Version": "x"}')) is None
+
+
+# -- Docker at boot ---------------------------------------------------------------------
+@pytest.mark.parametrize(("answer", "init", "state", "fix"), [
+    ("init=systemd\nboot=enabled", "systemd", "enabled", "sudo systemctl enable docker"),
+    ("init=systemd\nboot=disabled", "systemd", "disabled", "sudo systemctl enable docker"),
+    ("init=openrc\nboot=disabled", "openrc", "disabled", "sudo rc-update add docker default"),
+    ("init=sysv\nboot=enabled", "sysv", "enabled", "sudo update-rc.d docker defaults"),
+    ("init=unknown\nboot=unknown", "unknown", "unknown", None),
+    ("init=$(reboot)\nboot=maybe", "unknown", "unknown", None),  # odd answers: unknown
+])
+def test_boot_answers(answer: str, init: str, state: str, fix: str | None) -> None:
+    from opencode_cloud.engine.probe import MARKER, parse_boot
+
+    check = parse_boot(f"banner\n{MARKER}\n{answer}\n")
+    assert (check.init, check.state, check.fix) == (init, state, fix)
+
+
+def test_boot_script_on_this_machine_matches_its_rc_links() -> None:
+    from pathlib import Path
+
+    from opencode_cloud.engine.probe import boot_command, parse_boot
+
+    out = subprocess.run(shlex.split(boot_command()), capture_output=True, text=True)
+    check = parse_boot(out.stdout)
+    if Path("/run/systemd/system").is_dir():
+        assert check.init == "systemd"
+    elif Path("/etc/init.d/docker").exists():
+        links = [p for p in Path("/").glob("etc/rc[2345].d/S*docker")]
+        assert (check.init, check.enabled) == ("sysv", bool(links))
+    else:
+        assert check.init in ("openrc", "unknown")

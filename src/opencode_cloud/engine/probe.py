@@ -43,6 +43,63 @@ echo "docker_out=$(printf '%s' "$out" | tr '\n' ' ')"
 """
 
 
+# Does Docker start when the host boots? Asked by `occ host test` only (one more round
+# trip): a service that comes back by itself after a reboot needs it. Each init system has
+# its own record: systemd's unit (or socket) enablement, OpenRC's runlevels, SysV's S links.
+_BOOT_SCRIPT = r"""echo __MARKER__
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  echo init=systemd
+  if systemctl is-enabled --quiet docker.service 2>/dev/null \
+     || systemctl is-enabled --quiet docker.socket 2>/dev/null; then
+    echo boot=enabled; else echo boot=disabled; fi
+elif command -v rc-update >/dev/null 2>&1; then
+  echo init=openrc
+  if rc-update show 2>/dev/null | grep -Eq '^[[:space:]]*docker[[:space:]]*[|].*(boot|default)'
+  then echo boot=enabled; else echo boot=disabled; fi
+elif [ -e /etc/init.d/docker ]; then
+  echo init=sysv
+  set -- /etc/rc[2345].d/S[0-9]*docker
+  if [ -e "$1" ]; then echo boot=enabled; else echo boot=disabled; fi
+else
+  echo init=unknown
+  echo boot=unknown
+fi
+"""
+
+BOOT_FIXES = {
+    "systemd": "sudo systemctl enable docker",
+    "openrc": "sudo rc-update add docker default",
+    "sysv": "sudo update-rc.d docker defaults",
+}
+
+
+@dataclass(frozen=True)
+class BootCheck:
+    """Whether the host's init system starts Docker at boot (``enabled``: None = unknown)."""
+
+    init: str
+    enabled: bool | None
+
+    @property
+    def state(self) -> str:
+        return {True: "enabled", False: "disabled", None: "unknown"}[self.enabled]
+
+    @property
+    def fix(self) -> str | None:
+        return BOOT_FIXES.get(self.init)
+
+
+def boot_command() -> str:
+    return shlex.join(["sh", "-c", _BOOT_SCRIPT.replace("__MARKER__", MARKER)])
+
+
+def parse_boot(stdout: str) -> BootCheck:
+    probe = parse_probe(stdout)
+    enabled = {"enabled": True, "disabled": False}.get(probe.get("boot"))
+    init = probe.get("init")
+    return BootCheck(init if init in (*BOOT_FIXES, "unknown") else "unknown", enabled)
+
+
 def probe_command(docker_socket: str) -> str:
     """The remote command: POSIX sh, whatever the login shell; the socket path is quoted."""
     script = (_SCRIPT.replace("__SOCK__", shlex.quote(docker_socket))
@@ -224,6 +281,7 @@ class HostReport:
     docker: DockerCheck | None = None
     docker_socket: str = ""
     problem: DockerProblem | None = None
+    boot: BootCheck | None = None  # asked only by `occ host test` (with_boot)
 
     def to_json(self) -> dict[str, Any]:
         docker = self.docker
@@ -240,6 +298,8 @@ class HostReport:
                 "socket": self.docker_socket,
                 "socket_usable": bool(docker and docker.state is DockerState.OK),
                 "problem": self.problem.message if self.problem else None,
+                "at_boot": self.boot.state if self.boot else None,
+                "init": self.boot.init if self.boot else None,
             },
         }
 
@@ -255,7 +315,7 @@ def query_engine(local_socket: str, path: str = "/info",
         return None
 
 
-def probe_host(conn: Any) -> HostReport:
+def probe_host(conn: Any, with_boot: bool = False) -> HostReport:
     """Connect (or reuse the master) and check the host: raises SshError if SSH fails.
 
     First the Engine is asked for /info through a socket the master forwards (the way occ
@@ -263,6 +323,7 @@ def probe_host(conn: Any) -> HostReport:
     connection) proves SSH, the socket permission and the Engine, and names the OS (the
     Engine reads it from the host's /etc/os-release). Only when it does not answer does a
     shell probe find out why (not installed, not running, permission, forwarding).
+    ``with_boot``: also ask whether Docker starts at boot (one more command).
     """
     started = time.perf_counter()
     new = conn.ensure_master()
@@ -279,6 +340,8 @@ def probe_host(conn: Any) -> HostReport:
         report.os_name = str(engine.get("OperatingSystem") or engine.get("OSType") or "")
         report.arch = str(engine.get("Architecture") or "")
         report.docker = diagnose_docker(ProbeResult({}), engine)
+        if with_boot:
+            report.boot = probe_boot(conn)
         return report
     probe = _parse_answer(conn.run(probe_command(socket), timeout=60))
     cli = None
@@ -288,7 +351,17 @@ def probe_host(conn: Any) -> HostReport:
     report.remote_user = probe.get("whoami") or report.remote_user
     report.docker = diagnose_docker(probe, None, cli)
     report.problem = docker_problem(report.docker, probe, conn.host.name, socket)
+    if with_boot and probe.get("engine") == "yes":
+        report.boot = probe_boot(conn)
     return report
+
+
+def probe_boot(conn: Any) -> BootCheck:
+    answer = conn.run(boot_command(), timeout=60)
+    try:
+        return parse_boot(answer.stdout.decode(errors="replace"))
+    except ValueError:
+        return BootCheck("unknown", None)
 
 
 def _parse_answer(proc: Any) -> ProbeResult:

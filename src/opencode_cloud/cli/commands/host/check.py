@@ -38,6 +38,16 @@ def print_report(out: Reporter, conn: Any, report: Any) -> None:
                     f"{report.command_ms:.0f} ms")
     elif docker is not None:
         out.info(f"Docker: {docker.state.value}")
+    boot = report.boot
+    if boot is not None and boot.enabled:
+        out.success(f"Docker at boot: enabled ({boot.init}); the service comes back after a "
+                    "reboot")
+    elif boot is not None and boot.enabled is False:
+        out.warn(f"Docker at boot: not enabled ({boot.init}); after a reboot the service "
+                 f"stays down until Docker is started. On the host: {boot.fix}")
+    elif boot is not None:
+        out.info("Docker at boot: unknown (no init system occ knows); make sure the host "
+                 "starts dockerd when it boots")
 
 
 @click.command("test", cls=LocalOnlyCommand)
@@ -69,7 +79,7 @@ def test(name: str | None, as_json: bool, assume_yes: bool) -> None:
     host = store.resolve_host(name)
     reporter = make_reporter(name)
     with HostConnection(host, reporter) as conn:
-        report = probe_host(conn)
+        report = probe_host(conn, with_boot=True)
         if as_json:
             make_printer().json(report.to_json())
         else:
@@ -81,7 +91,7 @@ def test(name: str | None, as_json: bool, assume_yes: bool) -> None:
             from opencode_cloud.install.installer import offer_docker_install
 
             offer_docker_install(conn, host, reporter, assume_yes=assume_yes)  # a no raises
-            print_report(reporter, conn, probe_host(conn))
+            print_report(reporter, conn, probe_host(conn, with_boot=True))
             return
     if report.problem is not None:
         raise report.problem
@@ -93,7 +103,7 @@ def test_one(task):
     from opencode_cloud.ssh.connection import HostConnection
 
     conn = task.enter(HostConnection(task.host, task.reporter))
-    report = probe_host(conn)
+    report = probe_host(conn, with_boot=True)
     print_report(task.reporter, conn, report)
     if report.problem is not None:
         raise report.problem
