@@ -28,7 +28,7 @@ def test_image_ref_adds_the_opencode_version_unless_a_tag_is_given(image: str, r
 
 
 def test_build_inputs_are_the_packaged_files_and_the_version() -> None:
-    inputs = build.build_inputs(Config(opencode_version="1.2.3"))
+    inputs = build.build_inputs(Config(opencode_version="1.2.3", extra_ca_certs="none"))
     package = resources.files("opencode_cloud.image")
     assert inputs.files == {"Dockerfile": (package / "Dockerfile").read_bytes(),
                             "entrypoint.sh": (package / "entrypoint.sh").read_bytes(),
@@ -194,3 +194,36 @@ def test_a_missing_base_image_gets_its_own_hint(client: FakeClient) -> None:
         build.build_image(client, "x:1", build.build_inputs(Config()), Config(),
                           RecordingReporter())
     assert e.value.hint is None
+
+
+# -- image_packages ---------------------------------------------------------------------
+def test_image_packages_are_a_build_input_and_absent_when_empty() -> None:
+    plain = build.build_inputs(Config())
+    assert "EXTRA_PACKAGES" not in plain.build_args  # the default image keeps its digest
+    extra = build.build_inputs(Config(image_packages=["python3", "build-essential"]))
+    assert extra.build_args["EXTRA_PACKAGES"] == "python3 build-essential"
+    assert extra.digest != plain.digest
+
+
+@pytest.mark.parametrize("bad", ["Python3", "p", "-y", "a b", "python3;id", "$(id)", "pkg\n",
+                                 "café", "--allow-unauthenticated", ""])
+def test_image_packages_must_be_debian_package_names(bad: str) -> None:
+    import msgspec
+
+    with pytest.raises((msgspec.ValidationError, ValueError), match="image_packages"):
+        msgspec.convert({"image_packages": [bad]}, Config)
+
+
+def test_image_packages_twice_is_refused() -> None:
+    import msgspec
+
+    with pytest.raises((msgspec.ValidationError, ValueError), match="twice"):
+        msgspec.convert({"image_packages": ["git", "git"]}, Config)
+
+
+def test_a_missing_package_is_named() -> None:
+    lines = ["Step 18/30 : RUN if ...", "Reading package lists...",
+             "E: Unable to locate package pyhton3", "E: Unable to locate package nope"]
+    hint = build.missing_packages_hint(lines, ["pyhton3", "git"])
+    assert "Debian has no package 'pyhton3' (image_packages)" in hint
+    assert build.missing_packages_hint(["Step 3/30", "E: 404 Not Found"], ["git"]) == ""

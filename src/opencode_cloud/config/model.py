@@ -20,6 +20,9 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 VERSION = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?\Z", re.ASCII)
 # A Docker image reference: [registry[:port]/]path[:tag][@digest], no spaces or shell syntax.
 IMAGE_REF = re.compile(r"^[a-z0-9][a-z0-9._/:@-]*\Z")
+# Debian policy: lowercase letters, digits, + - . ; two characters at least, first alphanumeric.
+DEBIAN_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+\Z", re.ASCII)
+MAX_IMAGE_PACKAGES = 200
 MEMORY = re.compile(r"^\d+[bkmg]?\Z", re.IGNORECASE | re.ASCII)
 
 Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
@@ -41,6 +44,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     # (image/trust.py). Behind a TLS-inspecting proxy, builds then work out of the box.
     extra_ca_certs: str | None = "auto"
     memory_limit: str | None = "4g"
+    # Debian packages added to the image (a build input: a change rebuilds it).
+    image_packages: list[str] = msgspec.field(default_factory=list)
     # Providers whose login redirects the browser to localhost (OpenAI 1455, a Gemini
     # plugin 8085): occ open --host forwards these from here into the sandbox.
     oauth_callback_ports: list[Port] = msgspec.field(default_factory=lambda: [1455, 8085])
@@ -88,8 +93,21 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 "must be a release version such as 1.18.33",
                 self.opencode_version,
             )
+        self._check_image_packages()
         if self.memory_limit is not None and not MEMORY.match(self.memory_limit):
             invalid("memory_limit", "must be a size such as 4g or 2048m", self.memory_limit)
+
+    def _check_image_packages(self) -> None:
+        seen: set[str] = set()
+        for name in self.image_packages:
+            if not DEBIAN_PACKAGE.match(name):
+                invalid("image_packages", "entries must be Debian package names such as "
+                        "python3 or build-essential (lowercase letters, digits, + - .)", name)
+            if name in seen:
+                invalid("image_packages", "names a package twice", name)
+            seen.add(name)
+        if len(self.image_packages) > MAX_IMAGE_PACKAGES:
+            invalid("image_packages", f"holds more than {MAX_IMAGE_PACKAGES} packages")
 
     @property
     def watchdog_settings(self) -> list[int] | None:

@@ -298,8 +298,8 @@ class HostReport:
                 "socket": self.docker_socket,
                 "socket_usable": bool(docker and docker.state is DockerState.OK),
                 "problem": self.problem.message if self.problem else None,
-                "at_boot": self.boot.state if self.boot else None,
-                "init": self.boot.init if self.boot else None,
+                # asked by `host test` only: "enabled", "disabled" or "unknown"
+                **({"at_boot": self.boot.state, "init": self.boot.init} if self.boot else {}),
             },
         }
 

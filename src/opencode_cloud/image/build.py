@@ -80,6 +80,8 @@ def build_inputs(config: Config) -> BuildInputs:
         # and the next start rebuilds (from cache, apart from Cockpit's own layer).
         "COCKPIT": "1" if config.cockpit_enabled else "0",
     }
+    if config.image_packages:  # absent when empty: an image without extras keeps its digest
+        build_args["EXTRA_PACKAGES"] = " ".join(config.image_packages)
     return BuildInputs(files, build_args, extra_ca)
 
 
@@ -142,7 +144,8 @@ def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter:
                     hint="Last lines of the build:\n"
                     + "\n".join(tail)
                     + _base_image_hint(chunk["error"])
-                    + certificate_hint([*tail, chunk["error"]], inputs.extra_ca),
+                    + certificate_hint([*tail, chunk["error"]], inputs.extra_ca)
+                    + missing_packages_hint(tail, config.image_packages),
                 )
             for line in chunk.get("stream", "").splitlines():
                 if not line.strip():
@@ -159,6 +162,20 @@ def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter:
         ) from None
     reporter.success(f"Built image {ref}.")
     return client.images.get(ref)
+
+
+def missing_packages_hint(build_lines, wanted: list[str]) -> str:
+    """Names the image_packages entries apt could not find ("" if none failed)."""
+    import re
+
+    missing = [name for line in build_lines
+               for name in re.findall(r"Unable to locate package (\S+)", line)]
+    missing = [name for name in dict.fromkeys(missing) if name in wanted] or missing
+    if not missing:
+        return ""
+    return (f"\nDebian has no package {', '.join(repr(m) for m in missing)} (image_packages). "
+            "Check the name on https://packages.debian.org/bookworm and change the list: "
+            "occ config set image_packages '[...]'")
 
 
 def _base_image_hint(error: str) -> str:

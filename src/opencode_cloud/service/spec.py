@@ -35,7 +35,17 @@ def settings_summary(config: Config, image_id: str, pinned: bool = False,
         "pinned_image": pinned,
         "login": login,  # a digest of the credentials (credentials.login_digest)
         "watchdog": config.watchdog_settings,
+        "image_packages": list(config.image_packages),
     }
+
+
+def running_summary(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The settings summary a container was created with (its label), {} if unreadable."""
+    try:
+        summary = json.loads((attrs["Config"].get("Labels") or {}).get(SUMMARY_LABEL) or "{}")
+    except ValueError:
+        return {}
+    return summary if isinstance(summary, dict) else {}
 
 
 def configuration_drift(labels: dict[str, str], running_ref: str, config: Config,
@@ -43,10 +53,7 @@ def configuration_drift(labels: dict[str, str], running_ref: str, config: Config
     """The settings whose configured value differs from the running container, each as
     ``{"key", "running", "configured"}``; ``labels`` are the container's, ``running_ref``
     the image reference it was created from, ``wanted_ref`` the one configured now."""
-    try:
-        current = json.loads(labels.get(SUMMARY_LABEL) or "{}")
-    except ValueError:
-        current = {}
+    current = running_summary({"Config": {"Labels": labels}})
     wanted = settings_summary(config, "")
     drift = []
 
@@ -64,6 +71,9 @@ def configuration_drift(labels: dict[str, str], running_ref: str, config: Config
     if current.get("container_env") != wanted["container_env"]:  # digests: no secrets shown
         differ("container_env", f"digest {current.get('container_env')}",
                f"digest {wanted['container_env']}")
+    # (containers made before image_packages existed have none in their label)
+    if (current.get("image_packages") or []) != wanted["image_packages"]:
+        differ("image_packages", current.get("image_packages") or [], wanted["image_packages"])
     if not current.get("pinned_image") and running_ref != wanted_ref:
         differ("image", running_ref, wanted_ref)  # a rolled-back service keeps its image
     return drift

@@ -48,6 +48,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         "last_restart_reason": None,
         "last_restart_at": None,
         "drift": [],
+        "image_packages": list(config.image_packages),  # the running image's, once there
     }
     report["docker_version"] = ctx.endpoint.server_version
     if attrs is None:
@@ -86,6 +87,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         report["last_restart_at"] = _iso(watchdog.get("last_at"))
     from opencode_cloud.image.refs import image_ref
 
+    report["image_packages"] = spec.running_summary(attrs).get("image_packages") or []
     report["drift"] = spec.configuration_drift(attrs["Config"].get("Labels") or {},
                                                attrs["Config"]["Image"], config,
                                                image_ref(config))

@@ -61,7 +61,8 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
             pairs += [
                 ("opencode", report["opencode_version"] or "-"),
                 ("Container", report["container"]),
-                ("Image", report["image"]),
+                ("Image", report["image"] + (f" (+ {', '.join(report['image_packages'])})"
+                                             if report.get("image_packages") else "")),
                 ("Uptime", format_duration(report["uptime_seconds"])),
                 (
                     "Ports",
