@@ -13,6 +13,7 @@ store, which is what made that build pass.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -54,10 +55,8 @@ def fresh_home(tmp_path: Path, docker_client):
     yield home
     from docker.errors import NotFound
 
-    try:
+    with contextlib.suppress(NotFound):
         docker_client.containers.get(DEFAULT_CONTAINER).remove(force=True)
-    except NotFound:
-        pass
     for volume in docker_client.volumes.list(filters={"name": "opencode-cloud-"}):
         if volume.name.startswith("opencode-cloud-"):
             volume.remove(force=True)

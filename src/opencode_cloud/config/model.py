@@ -46,6 +46,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     memory_limit: str | None = "4g"
     # Debian packages added to the image (a build input: a change rebuilds it).
     image_packages: list[str] = msgspec.field(default_factory=list)
+    # A Dockerfile on this machine built on top of occ's image (image/custom.py).
+    image_dockerfile: str | None = None
     # Providers whose login redirects the browser to localhost (OpenAI 1455, a Gemini
     # plugin 8085): occ open --host forwards these from here into the sandbox.
     oauth_callback_ports: list[Port] = msgspec.field(default_factory=lambda: [1455, 8085])
@@ -76,6 +78,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
                 invalid("container_env",
                         f"entry {mask_env_entry(entry)!r} must look like KEY=value")
         for key, text in (("extra_ca_certs", self.extra_ca_certs),
+                          ("image_dockerfile", self.image_dockerfile),
                           *(("container_env", entry) for entry in self.container_env)):
             # NUL fits no path or environment; a lone surrogate cannot even be printed
             if text is not None and any(ch == "\0" or "\ud800" <= ch <= "\udfff" for ch in text):

@@ -131,7 +131,7 @@ def coerce_value(key: str, raw: str) -> Any:
     return raw
 
 
-OPTIONAL_KEYS = {"extra_ca_certs", "memory_limit"}
+OPTIONAL_KEYS = {"extra_ca_certs", "memory_limit", "image_dockerfile"}
 
 
 def check_overrides(settings: dict[str, Any]) -> None:

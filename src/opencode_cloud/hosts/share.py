@@ -34,7 +34,7 @@ from opencode_cloud.hosts.model import HostConfig, HostsFile
 from opencode_cloud.hosts.store import parse_hosts
 
 # Settings that name a path on this machine (left out like identity files).
-LOCAL_PATH_SETTINGS = ("extra_ca_certs",)
+LOCAL_PATH_SETTINGS = ("extra_ca_certs", "image_dockerfile")
 # Settings worth a look before a file is shared (they may carry secrets).
 SECRET_SETTINGS = ("container_env",)
 MAX_IMPORT_BYTES = 4 * 1024 * 1024  # a registry of thousands of hosts is far smaller

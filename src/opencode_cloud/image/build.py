@@ -17,7 +17,8 @@ from opencode_cloud import __version__
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
-from opencode_cloud.image.refs import image_ref  # noqa: F401  (part of this module's API)
+from opencode_cloud.image.custom import BASE_ARG, CustomInputs, DockerfileError, read_custom
+from opencode_cloud.image.refs import image_ref, service_ref
 from opencode_cloud.image.trust import ExtraCA, certificate_hint, resolve_extra_ca
 from opencode_cloud.report import Reporter
 
@@ -95,10 +96,43 @@ def find_image(client, ref: str):
 
 
 def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = False):
-    """The image object for the current settings, building or pulling it when needed.
+    """The image object the service runs for the current settings, building or pulling
+    what is missing: occ's image, and on top of it the image of ``image_dockerfile``.
 
     ``refresh`` pulls a prebuilt image even when one is present (update).
     """
+    custom = None
+    if config.image_dockerfile:  # checked before anything is built or pulled
+        try:
+            custom = read_custom(config.image_dockerfile, config.image)
+        except DockerfileError as exc:
+            raise ImageError(exc.message, hint=exc.hint) from None
+    base = ensure_base_image(client, config, reporter, refresh=refresh)
+    if custom is None:
+        return base
+    return ensure_custom_image(client, config, custom, base, reporter)
+
+
+def ensure_custom_image(client, config: Config, custom: CustomInputs, base, reporter: Reporter):
+    ref = service_ref(config)
+    digest = custom.digest(base.id)
+    existing = find_image(client, ref)
+    if existing is not None and (existing.labels or {}).get(INPUTS_LABEL) == digest:
+        return existing
+    labels = {INPUTS_LABEL: digest, OCC_VERSION_LABEL: __version__,
+              OPENCODE_VERSION_LABEL: config.opencode_version}
+    reporter.step(f"Building image {ref} from {custom.dockerfile}")
+    # The image below already trusts what extra_ca_certs gave it (update-ca-certificates).
+    trusted = ExtraCA(b"", f"occ's image (extra_ca_certs {config.extra_ca_certs})")
+    run_build(client, ref, custom.context_tar(), {BASE_ARG: image_ref(config)}, labels,
+              reporter, lambda tail, error: certificate_hint([*tail, error], trusted)
+              + missing_packages_hint(tail, []))
+    reporter.success(f"Built image {ref}.")
+    return client.images.get(ref)
+
+
+def ensure_base_image(client, config: Config, reporter: Reporter, *, refresh: bool = False):
+    """occ's own sandbox image, ``image_ref(config)``."""
     ref = image_ref(config)
     if config.image_source == "prebuilt":
         existing = find_image(client, ref)
@@ -113,10 +147,6 @@ def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = 
 
 
 def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter: Reporter):
-    from collections import deque
-
-    from docker.errors import APIError
-
     labels = {
         INPUTS_LABEL: inputs.digest,
         OCC_VERSION_LABEL: __version__,
@@ -124,13 +154,29 @@ def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter:
     }
     reporter.step(f"Building image {ref} (opencode {config.opencode_version}); this takes a "
                   "minute")
+    run_build(client, ref, inputs.context_tar(), inputs.build_args, labels, reporter,
+              lambda tail, error: _base_image_hint(error)
+              + certificate_hint([*tail, error], inputs.extra_ca)
+              + missing_packages_hint(tail, config.image_packages))
+    reporter.success(f"Built image {ref}.")
+    return client.images.get(ref)
+
+
+def run_build(client, ref: str, context: bytes, build_args: dict[str, str],
+              labels: dict[str, str], reporter: Reporter, hints) -> None:
+    """One build on the Engine, its steps reported; a failure shows the last lines and
+    ``hints(last_lines, error)``."""
+    from collections import deque
+
+    from docker.errors import APIError
+
     tail: deque[str] = deque(maxlen=25)  # the last lines, for the error message
     try:
         stream = client.api.build(
-            fileobj=io.BytesIO(inputs.context_tar()),
+            fileobj=io.BytesIO(context),
             custom_context=True,
             tag=ref,
-            buildargs=inputs.build_args,
+            buildargs=build_args,
             labels=labels,
             rm=True,
             forcerm=True,
@@ -141,11 +187,8 @@ def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter:
             if "error" in chunk:
                 raise ImageError(
                     f"the image build failed: {chunk['error'].strip()}",
-                    hint="Last lines of the build:\n"
-                    + "\n".join(tail)
-                    + _base_image_hint(chunk["error"])
-                    + certificate_hint([*tail, chunk["error"]], inputs.extra_ca)
-                    + missing_packages_hint(tail, config.image_packages),
+                    hint="Last lines of the build:\n" + "\n".join(tail)
+                    + hints(list(tail), chunk["error"]),
                 )
             for line in chunk.get("stream", "").splitlines():
                 if not line.strip():
@@ -160,8 +203,6 @@ def build_image(client, ref: str, inputs: BuildInputs, config: Config, reporter:
             f"the image build failed: {exc.explanation or exc}",
             hint=_base_image_hint(str(exc)) or None,
         ) from None
-    reporter.success(f"Built image {ref}.")
-    return client.images.get(ref)
 
 
 def missing_packages_hint(build_lines, wanted: list[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from dataclasses import dataclass
 
@@ -24,8 +23,8 @@ class StartOutcome:
 
 
 def running_summary(container) -> dict | None:
-    raw = (container.labels or {}).get(spec.SUMMARY_LABEL)
-    return json.loads(raw) if raw else None
+    """The settings summary the container was made with (None: none readable)."""
+    return spec.running_summary({"Config": {"Labels": container.labels or {}}}) or None
 
 
 def is_rolled_back(container) -> bool:

@@ -36,6 +36,7 @@ def settings_summary(config: Config, image_id: str, pinned: bool = False,
         "login": login,  # a digest of the credentials (credentials.login_digest)
         "watchdog": config.watchdog_settings,
         "image_packages": list(config.image_packages),
+        "image_dockerfile": config.image_dockerfile,
     }
 
 
@@ -74,6 +75,8 @@ def configuration_drift(labels: dict[str, str], running_ref: str, config: Config
     # (containers made before image_packages existed have none in their label)
     if (current.get("image_packages") or []) != wanted["image_packages"]:
         differ("image_packages", current.get("image_packages") or [], wanted["image_packages"])
+    if current.get("image_dockerfile") != wanted["image_dockerfile"]:
+        differ("image_dockerfile", current.get("image_dockerfile"), wanted["image_dockerfile"])
     if not current.get("pinned_image") and running_ref != wanted_ref:
         differ("image", running_ref, wanted_ref)  # a rolled-back service keeps its image
     return drift

@@ -49,6 +49,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         "last_restart_at": None,
         "drift": [],
         "image_packages": list(config.image_packages),  # the running image's, once there
+        "image_dockerfile": config.image_dockerfile,
     }
     report["docker_version"] = ctx.endpoint.server_version
     if attrs is None:
@@ -85,12 +86,14 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     if watchdog.get("restarts"):  # the watchdog's own restarts, inside the container
         report["last_restart_reason"] = watchdog.get("last_reason") or "watchdog"
         report["last_restart_at"] = _iso(watchdog.get("last_at"))
-    from opencode_cloud.image.refs import image_ref
+    from opencode_cloud.image.refs import service_ref
 
-    report["image_packages"] = spec.running_summary(attrs).get("image_packages") or []
+    running = spec.running_summary(attrs)
+    report["image_packages"] = running.get("image_packages") or []
+    report["image_dockerfile"] = running.get("image_dockerfile")
     report["drift"] = spec.configuration_drift(attrs["Config"].get("Labels") or {},
                                                attrs["Config"]["Image"], config,
-                                               image_ref(config))
+                                               service_ref(config))
     return report
 
 

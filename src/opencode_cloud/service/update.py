@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.build import OPENCODE_VERSION_LABEL, ensure_image, find_image, image_ref
+from opencode_cloud.image.refs import repository
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.health import NotHealthy
 from opencode_cloud.service.lifecycle import StartOutcome, is_rolled_back, start
@@ -34,14 +35,6 @@ class UpdateOutcome:
         version = f" (opencode {self.opencode_version})" if self.opencode_version else ""
         return {"up-to-date": "already up to date: ", "updated": "updated to ",
                 "rolled-back": "rolled back to "}[self.action] + self.image + version
-
-
-def repository(ref: str) -> str:
-    if "@" in ref:
-        return ref.split("@", 1)[0]
-    head, _, last = ref.rpartition("/")
-    name = last.split(":", 1)[0]
-    return f"{head}/{name}" if head else name
 
 
 def previous_ref(ctx: ServiceContext) -> str:

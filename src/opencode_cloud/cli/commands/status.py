@@ -61,8 +61,7 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
             pairs += [
                 ("opencode", report["opencode_version"] or "-"),
                 ("Container", report["container"]),
-                ("Image", report["image"] + (f" (+ {', '.join(report['image_packages'])})"
-                                             if report.get("image_packages") else "")),
+                ("Image", image_text(report)),
                 ("Uptime", format_duration(report["uptime_seconds"])),
                 (
                     "Ports",
@@ -145,6 +144,16 @@ def resource_lines(report: dict) -> list[tuple[str, str]]:
     reason = report.get("last_restart_reason")
     lines.append(("Restarts", f"{restarts}" + (f" (last: {reason})" if reason else "")))
     return lines
+
+
+def image_text(report: dict) -> str:
+    """The image, with what the settings add to occ's: packages and a Dockerfile."""
+    extras = []
+    if report.get("image_packages"):
+        extras.append("+ " + ", ".join(report["image_packages"]))
+    if report.get("image_dockerfile"):
+        extras.append("+ " + report["image_dockerfile"])
+    return report["image"] + (f" ({'; '.join(extras)})" if extras else "")
 
 
 def drift_text(drift: dict) -> str:

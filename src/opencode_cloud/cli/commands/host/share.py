@@ -241,7 +241,8 @@ def tell(plan: share.ImportPlan, before: HostsFile, incoming: HostsFile,
     from opencode_cloud.cli.commands.host.manage import quiet_disconnect
 
     out = make_printer()
-    names = {"identity_file": "identity file", "extra_ca_certs": "extra_ca_certs setting"}
+    names = {"identity_file": "identity file",
+             **{key: f"{key} setting" for key in share.LOCAL_PATH_SETTINGS}}
     for name in plan.added:
         out.success(f"Added host '{name}' ({fields.describe(plan.hosts.hosts[name])}).")
     for name in plan.replaced:
