@@ -30,6 +30,34 @@ def host_config(config, host):
     return with_overrides(config, host.config.settings, source)
 
 
+def save_target_settings(host, values: dict[str, Any]) -> None:
+    """Save config values where they take effect for the target: for a host from hosts.json
+    as its own settings (config.json's value would lose to them anyway), else in
+    config.json. Validated like a hand edit; nothing is written if one is bad."""
+    if not values:
+        return
+    if host is None:
+        from opencode_cloud.config import store
+
+        def change_config(current):
+            for key, value in values.items():
+                current = store.with_value(current, key, value)
+            return current
+
+        store.change_config(change_config)
+        return
+    from opencode_cloud.hosts import store as hosts_store
+
+    def change(hosts):
+        current = hosts.hosts.get(host.name)
+        if current is None:
+            raise hosts_store.unknown_host(host.name, hosts)
+        return hosts.with_host(host.name,
+                               current.changed(settings={**current.settings, **values}))
+
+    hosts_store.change_hosts(change)
+
+
 def open_service(ctx: click.Context | None = None) -> ServiceContext:
     """The ServiceContext for the target chosen by --host/--local/the default host.
 
