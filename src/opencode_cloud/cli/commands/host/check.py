@@ -106,14 +106,15 @@ def test_one(task):
               help="Do not ask (for scripts). sudo may still ask for its password.")
 @global_options
 def install_docker(name: str, assume_yes: bool) -> None:
-    """Install Docker on a host (or on this machine: NAME 'local'), or finish a half-done
-    install.
+    """Install Docker on a host, or finish a half-done install.
+
+    NAME 'local' means this machine (its commands run here, through sudo unless occ runs
+    as root; DOCKER_HOST, if set, names the socket to check).
 
     occ shows the distribution it found and the exact commands, and asks first. It uses
     the distribution's own signed packages (or Docker's signed repository), starts the
     daemon now and at boot, adds your SSH user to the docker group, and checks that the
-    Engine answers over SSH. Running it again is safe: it finishes what is left. On this
-    machine the commands run here, through sudo unless occ runs as root.
+    Engine answers over SSH. Running it again is safe: it finishes what is left.
     """
     from opencode_cloud.engine.probe import DockerState, probe_host
     from opencode_cloud.install.installer import LOCAL, offer_docker_install
