@@ -69,9 +69,8 @@ def test_a_container_command_offers_to_start_docker_and_no_changes_nothing(
     assert "(1/" not in output and "password for" not in output  # no step ran, no sudo
 
     assert tree(occ.home) == before  # no file of occ's changed
-    with socket.socket(socket.AF_UNIX) as probe:  # and still no Engine there
-        with pytest.raises(OSError):
-            probe.connect(str(sock))
+    with socket.socket(socket.AF_UNIX) as probe, pytest.raises(OSError):
+        probe.connect(str(sock))  # and still no Engine there
 
     # Without a terminal: nothing asked, nothing run, and the command that would do it.
     result = occ("status", input="")

@@ -82,7 +82,7 @@ def test_setup_in_a_terminal_asks_everything_and_starts_the_service(fresh: Servi
     output = child.before
     assert child.exitstatus == 0, output
     assert SECRET not in output and SECRET[6:] not in output  # typed hidden, shown masked
-    assert f"URL:" in output and f"http://127.0.0.1:{port}" in output
+    assert "URL:" in output and f"http://127.0.0.1:{port}" in output
     assert re.search(r"Username: +opencode", output), output
     assert "occ credentials" in output and "Log in: open" in output
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from opencode_cloud.distros.os_release import parse_os_release
 from opencode_cloud.distros.plans import (
     MANUAL_DOCKERD,
     ROOT,
@@ -27,7 +28,6 @@ from opencode_cloud.distros.plans import (
     plan_install,
     remote_install_command,
 )
-from opencode_cloud.distros.os_release import parse_os_release
 from opencode_cloud.errors import OccError
 from opencode_cloud.install import installer
 from opencode_cloud.install.installer import (
