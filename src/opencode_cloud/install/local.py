@@ -105,7 +105,11 @@ def offer_local_docker_install(base_url: str | None, reporter: Reporter, *,
     """Install or start Docker on this machine after asking, as for a remote host (see
     :func:`~opencode_cloud.install.installer.offer_docker_install`); None when its Engine
     already answers."""
+    from opencode_cloud.install.installer import engine_info
+
     machine = LocalMachine(socket_of(base_url))
+    if engine_info(machine, machine.socket) is not None:
+        return None
     if machine.socket != DEFAULT_DOCKER_SOCKET:
         reporter.notice(f"occ uses the Engine at DOCKER_HOST (unix://{machine.socket}); a "
                         f"daemon started here listens on {DEFAULT_DOCKER_SOCKET} unless its "

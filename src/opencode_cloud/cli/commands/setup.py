@@ -50,6 +50,7 @@ def setup_command(assume_yes: bool, timeout: float) -> None:
             answers.update(question(current))
     changed = {key: value for key, value in answers.items() if getattr(current, key) != value}
     save_answers(host, changed)
+    host = reloaded(host)  # with the settings just saved
     show_summary(host, host_config(load_config(), host), changed, assume_yes)
     service = run_repairing(ctx, lambda: start_here(timeout), assume_yes=assume_yes)
     how_to_log_in(service)
@@ -89,6 +90,12 @@ def add_host(known: set[str]) -> str:
     click.get_current_context().invoke(add, **values,
                                        port=None if port is None else str(port))
     return values["name"]
+
+
+def reloaded(host):
+    from opencode_cloud.hosts import store
+
+    return None if host is None else store.resolve_host(host.name)
 
 
 def make_default(name: str | None) -> None:
