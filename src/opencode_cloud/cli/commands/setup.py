@@ -137,7 +137,8 @@ def how_to_log_in(service) -> None:
     from opencode_cloud.cli.commands.start import url_of
 
     host = service.endpoint.host
-    where = f"occ open --host {host}" if host else url_of(service)
+    where = (f"run 'occ open --host {host}' (it forwards the port here and opens the "
+             "browser)" if host else f"open {url_of(service)}")
     service.reporter.printer.line(
-        f"Log in: open {where} and sign in with the username above and the password "
-        "from 'occ credentials'.")
+        f"Log in: {where} and sign in with the username above and the password from "
+        "'occ credentials'.")
