@@ -116,10 +116,15 @@ def test_without_an_init_system_the_plan_starts_nothing_and_says_how() -> None:
     text = "\n".join(describe_plan(plan, facts, "local", SUDO))
     assert "This machine has no init system (process 1 is process_api)" in text
     assert MANUAL_DOCKERD in text
-    # the init script's step says what to do when it fails for want of an init system
+    # the init script's step says what to do when it fails for want of an init system,
+    # and where process 1 is no init the plan says so before asking
     sysv = plan_install(DEBIAN, "me", "sysv", False)
     start = next(s for s in sysv.steps if s.argv[:1] == ("service",))
     assert MANUAL_DOCKERD in start.if_failed
+    for pid1, noted in (("process_api", True), ("init", False), ("systemd", False)):
+        facts = parse_detect_output(f"ID=debian\n--occ--\ninit=sysv\npid1={pid1}\n")
+        text = "\n".join(describe_plan(sysv, facts, "local", SUDO))
+        assert (f"Process 1 on this machine is {pid1}, not an init system" in text) is noted
 
 
 def test_nothing_installed_and_no_init_system_explains_without_asking(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from opencode_cloud.distros.plans import (
+    MANUAL_DOCKERD,
     MANUAL_URL,
     MARKER,
     ROOT,
@@ -45,6 +46,10 @@ SUDO_PROMPT_START = SUDO_PROMPT_TEXT.split("%", 1)[0]  # "[sudo] password for "
 INSTALL_TIMEOUT = 1800.0  # seconds for the whole installation (downloads included)
 ENGINE_TIMEOUT = 60.0  # seconds for the new Engine to answer through the forward
 DETECT_TIMEOUT = 60.0
+# Names of process 1 that start services at boot (anything else, such as a container's
+# tini or a sandbox's agent, leaves init scripts without a manager).
+SERVICE_MANAGERS = frozenset({"systemd", "init", "openrc-init", "runit", "runsvdir",
+                              "s6-svscan"})
 LOCAL = "local"  # the target name of this machine (`--host local`, install-docker local)
 
 
@@ -160,6 +165,10 @@ def describe_plan(plan: InstallPlan, facts: RemoteFacts, host: str, privilege: s
         lines.append(f"{where.capitalize()} has no init system{_pid1(facts)}, so occ cannot "
                      f"start the daemon; afterwards, start it yourself as root: "
                      f"{plan.manual_start}")
+    elif facts.init == "sysv" and facts.pid1 and facts.pid1 not in SERVICE_MANAGERS:
+        lines.append(f"Process 1 on {where} is {facts.pid1}, not an init system: if "
+                     f"'service docker start' fails, start the daemon yourself as root: "
+                     f"{MANUAL_DOCKERD}")
     return lines
 
 
