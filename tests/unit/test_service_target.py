@@ -102,7 +102,9 @@ def test_an_engine_that_cannot_be_reached_is_diagnosed_then_repaired(fake_ssh,
 
 @pytest.mark.parametrize(("kwargs", "problem"), [
     ({"interactive": False}, missing()),  # nobody to ask: the hint names install-docker
-    ({"remote": False}, missing()),  # this machine: occ does not install Docker here
+    ({"remote": False}, missing()),  # this machine: only its own socket's failures count
+    ({"remote": False}, DockerUnavailable("permission denied on the Docker socket")),
+    ({"remote": False, "interactive": False}, DockerUnavailable("not running", absent=True)),
     ({}, missing(DockerState.PERMISSION)),
     ({}, OccError("port 3000 is in use")),
 ])
@@ -111,6 +113,39 @@ def test_no_repair_is_offered(fake_ssh, installs, kwargs: dict, problem: OccErro
     with pytest.raises(OccError) as e:
         scenario.invoke()
     assert e.value is problem and scenario.runs == 1 and installs == []
+
+
+@pytest.fixture
+def local_installs(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    from opencode_cloud.install import local
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(local, "offer_local_docker_install",
+                        lambda base_url, reporter, *, assume_yes:
+                        calls.append((base_url, reporter, assume_yes)))
+    return calls
+
+
+def test_this_machines_missing_docker_is_offered_and_the_command_runs_again(
+        xdg: Path, local_installs, installs, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///tmp/nothing-here.sock")
+    problem = DockerUnavailable("the Docker daemon is not running on this machine",
+                                absent=True)
+    scenario = Scenario([problem], remote=False)
+    assert scenario.invoke() == "done"
+    assert scenario.runs == 2 and installs == []
+    assert local_installs == [("unix:///tmp/nothing-here.sock", scenario.reporter, False)]
+    assert scenario.reporter.of("warn") == [problem.message]  # why it offers
+
+
+def test_setup_yes_repairs_without_asking(xdg: Path, local_installs) -> None:
+    scenario = Scenario([DockerUnavailable("no socket", absent=True)], remote=False,
+                        interactive=False)
+    command = click.Command("cmd", callback=lambda: st.run_repairing(
+        click.get_current_context(), scenario.body, assume_yes=True))
+    with command.make_context("cmd", []) as ctx:
+        assert command.invoke(ctx) == "done"
+    assert [call[2] for call in local_installs] == [True]
 
 
 def test_an_engine_refusal_names_its_explanation(fake_ssh, installs) -> None:

@@ -17,6 +17,7 @@ _C = "opencode_cloud.cli.commands"
 # name -> (module:attribute, one-line help). Modules load only when their command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
     "config": (f"{_C}.config:config_group", "Show and change occ's settings (config.json)."),
+    "setup": (f"{_C}.setup:setup_command", "A guided first run: where, port, keys; then start."),
     "start": (f"{_C}.start:start_command", "Start the opencode service (idempotent)."),
     "stop": (f"{_C}.stop:stop_command", "Stop the service; volumes and settings stay."),
     "restart": (f"{_C}.restart:restart_command", "Restart the service (applies settings)."),
@@ -45,6 +46,7 @@ def cli() -> None:
 
     \b
     Quick start:
+      occ setup            a few questions (where, port, API keys), then it starts
       occ start            build the image, start the service, print URL and login
       occ credentials      show the username and password
       occ status           is it running and healthy?

@@ -7,6 +7,7 @@ printer from :func:`printer_of`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,6 +28,34 @@ def host_config(config, host):
 
     source = f"{paths.hosts_file()} (settings of host '{host.name}')"
     return with_overrides(config, host.config.settings, source)
+
+
+def save_target_settings(host, values: dict[str, Any]) -> None:
+    """Save config values where they take effect for the target: for a host from hosts.json
+    as its own settings (config.json's value would lose to them anyway), else in
+    config.json. Validated like a hand edit; nothing is written if one is bad."""
+    if not values:
+        return
+    if host is None:
+        from opencode_cloud.config import store
+
+        def change_config(current):
+            for key, value in values.items():
+                current = store.with_value(current, key, value)
+            return current
+
+        store.change_config(change_config)
+        return
+    from opencode_cloud.hosts import store as hosts_store
+
+    def change(hosts):
+        current = hosts.hosts.get(host.name)
+        if current is None:
+            raise hosts_store.unknown_host(host.name, hosts)
+        return hosts.with_host(host.name,
+                               current.changed(settings={**current.settings, **values}))
+
+    hosts_store.change_hosts(change)
 
 
 def open_service(ctx: click.Context | None = None) -> ServiceContext:
@@ -61,45 +90,67 @@ def printer_of(service: ServiceContext):
 class ServiceCommand(click.Command):
     """A container command: failures to talk to the Engine become explained OccErrors while
     the target's connection is still open (a remote one is asked why over SSH). When Docker
-    is missing or stopped on a host and a person can be asked, occ offers to install or
-    start it there, and the command runs once more."""
+    is missing or stopped on a host or on this machine and a person can be asked, occ
+    offers to install or start it there, and the command runs once more."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        for attempt in (1, 2):
-            try:
-                return super().invoke(ctx)
-            except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
-                    KeyboardInterrupt):
+        return run_repairing(ctx, lambda: super(ServiceCommand, self).invoke(ctx))
+
+
+def run_repairing(ctx: click.Context, work: Callable[[], Any], *,
+                  assume_yes: bool = False) -> Any:
+    """Run ``work`` (a container command's body) as :class:`ServiceCommand` runs it: Engine
+    failures explained, and a missing or stopped Docker offered for repair once
+    (``assume_yes``: repaired without asking, for ``occ setup --yes``)."""
+    for attempt in (1, 2):
+        try:
+            return work()
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
+                KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            state = app_state(ctx)
+            problem = exc if isinstance(exc, OccError) else engine_failure(state.endpoint, exc)
+            if problem is None:
                 raise
-            except Exception as exc:
-                state = app_state(ctx)
-                problem = exc if isinstance(exc, OccError) else engine_failure(state.endpoint,
-                                                                                exc)
-                if problem is None:
-                    raise
-                if attempt == 1 and offer_repair(state, problem):
-                    continue
-                if problem is exc:
-                    raise
-                raise problem from exc
-        raise AssertionError("unreachable")
+            if attempt == 1 and offer_repair(state, problem, assume_yes):
+                continue
+            if problem is exc:
+                raise
+            raise problem from exc
+    raise AssertionError("unreachable")
 
 
-def offer_repair(state, problem: OccError) -> bool:
-    """Docker missing or stopped on the host: offer to install or start it, as ``occ host
-    install-docker`` does (it asks first). True when the command is worth running again."""
+def offer_repair(state, problem: OccError, assume_yes: bool = False) -> bool:
+    """Docker missing or stopped on the host or on this machine: offer to install or start
+    it, as ``occ host install-docker`` does (it asks first, unless ``assume_yes``). True
+    when the command is worth running again."""
+    from opencode_cloud.engine.endpoint import DockerUnavailable
     from opencode_cloud.engine.probe import DockerProblem, DockerState
     from opencode_cloud.engine.remote import RemoteEngine
 
     engine, reporter = state.engine, state.reporter
-    if not isinstance(engine, RemoteEngine) or reporter is None or not reporter.interactive:
+    if reporter is None or not (reporter.interactive or assume_yes):
         return False  # nobody to ask: the problem's own hint names install-docker
+    endpoint = state.endpoint
+    if endpoint is not None and endpoint.host is None:  # this machine
+        if not isinstance(problem, DockerUnavailable) or not problem.absent:
+            return False
+        from opencode_cloud.install.local import offer_local_docker_install
+
+        reporter.warn(problem.message)  # why occ offers what follows
+        offer_local_docker_install(endpoint.base_url, reporter, assume_yes=assume_yes)
+        endpoint.close()  # a client made before the Engine answered is of no use
+        return True
+    if not isinstance(engine, RemoteEngine):
+        return False
     if not isinstance(problem, DockerProblem) or problem.state not in (
             DockerState.MISSING, DockerState.NOT_RUNNING):
         return False
     from opencode_cloud.install.installer import offer_docker_install
 
-    offer_docker_install(engine.connection, engine.host, reporter, assume_yes=False)
+    reporter.warn(problem.message)
+    offer_docker_install(engine.connection, engine.host, reporter, assume_yes=assume_yes)
     # The install opened a new master (for the docker group); the forwards made on the
     # way are stale or spent. The command's second run makes its own.
     engine.connection.close()

@@ -37,6 +37,7 @@ class Step:
     why: str
     env: tuple[tuple[str, str], ...] = ()
     unless: tuple[str, ...] = ()
+    if_failed: str = ""  # what to tell the person when this step fails (a likely cause)
 
     def display(self) -> str:
         """The command exactly as occ runs it as root (environment included)."""
@@ -61,10 +62,18 @@ class InstallPlan:
     family: str
     system: str
     steps: tuple[Step, ...]
+    # No init system to start the daemon (a container, a bare VM): the command a person
+    # runs as root to start it instead; the plan itself then starts nothing.
+    manual_start: str = ""
 
 
-def _step(why: str, *argv: str, unless: tuple[str, ...] = (), **env: str) -> Step:
-    return Step(tuple(argv), why, tuple(sorted(env.items())), unless)
+def _step(why: str, *argv: str, unless: tuple[str, ...] = (), if_failed: str = "",
+          **env: str) -> Step:
+    return Step(tuple(argv), why, tuple(sorted(env.items())), unless, if_failed)
+
+
+# How to run the daemon where nothing starts services: in the background, its log kept.
+MANUAL_DOCKERD = "dockerd >/var/log/dockerd.log 2>&1 &"
 
 
 def _service_steps(init: str) -> list[Step]:
@@ -80,8 +89,13 @@ def _service_steps(init: str) -> list[Step]:
             _step("start Docker now", "rc-service", "docker", "restart",
                   unless=("rc-service", "docker", "status")),
         ]
-    # sysvinit and containers without an init system: Debian's docker.io ships an init script.
-    return [_step("start Docker now", "service", "docker", "start")]
+    if init == "none":  # nothing here starts services: the person starts dockerd
+        return []
+    # sysvinit, and containers whose `service` runs init scripts (Debian's docker.io ships
+    # one); where PID 1 is no init the script may still fail (limits it may not raise).
+    return [_step("start Docker now", "service", "docker", "start",
+                  if_failed="If this machine has no init system, start the daemon yourself "
+                  f"as root instead: sh -c '{MANUAL_DOCKERD}'")]
 
 
 def _debian(os: OsRelease) -> list[Step]:
@@ -221,7 +235,8 @@ def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool, *,
     if family == "debian":  # an interrupted dpkg blocks apt until this has run
         steps.insert(0, _step("finish any interrupted package installation", "dpkg",
                               "--configure", "-a"))
-    steps += _service_steps("openrc" if family == "alpine" and init != "systemd" else init)
+    alpine_rc = family == "alpine" and init not in ("systemd", "none")
+    steps += _service_steps("openrc" if alpine_rc else init)
     if not user_is_root:
         steps.append(
             _step(
@@ -236,7 +251,8 @@ def plan_install(os: OsRelease, user: str, init: str, user_is_root: bool, *,
                 f"let {user} use Docker without sudo (the docker group)", "addgroup", user, "docker"
             )
         )
-    return InstallPlan(family, os.pretty_name, tuple(steps))
+    return InstallPlan(family, os.pretty_name, tuple(steps),
+                       manual_start=MANUAL_DOCKERD if init == "none" else "")
 
 
 # A POSIX sh test: is Docker's daemon installed? (Not always on PATH for a plain login.)
@@ -250,7 +266,11 @@ DETECT_SCRIPT = (
     "echo '--occ--'; "
     "if [ -d /run/systemd/system ]; then echo init=systemd; "
     "elif command -v rc-service >/dev/null 2>&1; then echo init=openrc; "
-    "else echo init=sysv; fi; "
+    # `service` lives in sbin, often not on a plain login's PATH
+    "elif command -v service >/dev/null 2>&1 || [ -x /usr/sbin/service ] || "
+    "[ -x /sbin/service ]; then echo init=sysv; "
+    "else echo init=none; fi; "
+    "echo pid1=$(cat /proc/1/comm 2>/dev/null | tr -cd 'A-Za-z0-9_.-'); "
     "echo uid=$(id -u); "
     "echo user=$(id -un); "
     f"if {DOCKERD_INSTALLED}; then echo dockerd=installed; else echo dockerd=missing; fi; "
@@ -274,6 +294,7 @@ class RemoteFacts:
     user: str = ""
     engine_installed: bool = False  # dockerd is there (the package is installed)
     sudo_nopasswd: bool = False
+    pid1: str = ""  # the name of process 1 (systemd, init, … or no init at all)
 
 
 def parse_detect_output(text: str) -> RemoteFacts:
@@ -289,6 +310,7 @@ def parse_detect_output(text: str) -> RemoteFacts:
         user=facts.get("user", ""),
         engine_installed=facts.get("dockerd") == "installed",
         sudo_nopasswd=facts.get("sudo_nopasswd") == "yes",
+        pid1=facts.get("pid1", ""),
     )
 
 

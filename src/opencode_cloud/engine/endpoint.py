@@ -11,7 +11,16 @@ from opencode_cloud.errors import OccError
 
 
 class DockerUnavailable(OccError):
-    """The Docker Engine of a target cannot be used."""
+    """The Docker Engine of a target cannot be used. ``absent``: nothing answers on its
+    socket (Docker missing or stopped), which installing or starting it can fix."""
+
+    def __init__(self, message: str, hint: str | None = None, *, absent: bool = False) -> None:
+        super().__init__(message, hint)
+        self.absent = absent
+
+
+# this machine's Engine only; a remote one is diagnosed over SSH (engine/remote.py)
+LET_OCC = "or let occ do it: occ host install-docker local"
 
 
 @dataclass
@@ -136,12 +145,14 @@ class DockerEndpoint:
                 f"Docker is not installed or not running {self.where} "
                 f"(no socket at {self.base_url})",
                 hint="Install Docker (https://docs.docker.com/engine/install/) and start it, "
-                "e.g. 'sudo systemctl start docker'.",
+                f"e.g. 'sudo systemctl start docker'; {LET_OCC}",
+                absent=True,
             )
         if "Connection refused" in text:
             return DockerUnavailable(
                 f"the Docker daemon is not running {self.where} ({self.base_url})",
-                hint="Start it, e.g. 'sudo systemctl start docker'.",
+                hint=f"Start it, e.g. 'sudo systemctl start docker'; {LET_OCC}",
+                absent=True,
             )
         return DockerUnavailable(
             f"cannot reach Docker {self.where}: {text}",

@@ -8,6 +8,9 @@ Engine answers through occ's own forwarded socket.
 
 The public entry point is :func:`offer_docker_install`; ``occ host add``, ``occ host
 test``, ``occ host install-docker`` and the container commands with ``--host`` call it.
+For this machine, :mod:`install.local` hands it a connection that runs the same commands
+with subprocess instead of SSH; that target is named ``local`` (a name hosts.json
+reserves), is called "this machine" in messages and needs no new login afterwards.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from opencode_cloud.distros.plans import (
+    MANUAL_DOCKERD,
     MANUAL_URL,
     MARKER,
     ROOT,
@@ -42,14 +46,30 @@ SUDO_PROMPT_START = SUDO_PROMPT_TEXT.split("%", 1)[0]  # "[sudo] password for "
 INSTALL_TIMEOUT = 1800.0  # seconds for the whole installation (downloads included)
 ENGINE_TIMEOUT = 60.0  # seconds for the new Engine to answer through the forward
 DETECT_TIMEOUT = 60.0
+# Names of process 1 that start services at boot (anything else, such as a container's
+# tini or a sandbox's agent, leaves init scripts without a manager).
+SERVICE_MANAGERS = frozenset({"systemd", "init", "openrc-init", "runit", "runsvdir",
+                              "s6-svscan"})
+LOCAL = "local"  # the target name of this machine (`--host local`, install-docker local)
+
+
+def place(name: str) -> str:
+    """How messages name the target: the host's name, or "this machine"."""
+    return "this machine" if name == LOCAL else name
+
+
+def check_command(name: str) -> str:
+    """What to run to see whether Docker works there now."""
+    return "occ status" if name == LOCAL else f"occ host test {name}"
 
 
 class InstallError(OccError):
-    """Docker cannot be installed (or was not) on a host; rendered with its prefix."""
+    """Docker cannot be installed (or was not) on a host; rendered with its prefix (none
+    for this machine)."""
 
     def __init__(self, message: str, hint: str | None = None, *, host: str) -> None:
         super().__init__(message, hint)
-        self.host = host
+        self.host = None if host == LOCAL else host
 
 
 class DockerInstallNotConfirmed(InstallError):
@@ -85,11 +105,13 @@ def choose_privilege(facts: RemoteFacts, host: str, *, interactive: bool,
     if facts.uid == 0:
         return ROOT
     if not facts.has_sudo:
+        as_root = ("Run 'occ host install-docker local' as root for this once"
+                   if host == LOCAL else
+                   f"Log in as root for this once (occ host edit {host} -u root)")
         raise InstallError(
-            f"{user} is not root on {host}, and sudo is not installed there",
-            hint=f"occ needs root to install Docker. Log in as root for this once "
-            f"(occ host edit {host} -u root), or install sudo there and allow {user} to use "
-            f"it, or install Docker by hand: {by_hand}",
+            f"{user} is not root on {place(host)}, and sudo is not installed there",
+            hint=f"occ needs root to install Docker. {as_root}, or install sudo there and "
+            f"allow {user} to use it, or install Docker by hand: {by_hand}",
             host=host,
         )
     if facts.sudo_nopasswd:
@@ -97,7 +119,8 @@ def choose_privilege(facts: RemoteFacts, host: str, *, interactive: bool,
     if interactive:
         return SUDO_PROMPT
     raise InstallError(
-        f"sudo on {host} asks {user} for a password, and there is no terminal to type it in",
+        f"sudo on {place(host)} asks {user} for a password, and there is no terminal to "
+        "type it in",
         hint="Run the command in a terminal (occ passes sudo's password prompt through), "
         f"or allow {user} to use sudo without a password, or install Docker by hand: "
         f"{by_hand}",
@@ -112,10 +135,10 @@ def plan_for(facts: RemoteFacts, host: str) -> InstallPlan:
     except UnsupportedSystem as exc:
         os = exc.os_release
         raise InstallError(
-            f"occ cannot install Docker on {host}: it does not know {os.pretty_name} "
+            f"occ cannot install Docker on {place(host)}: it does not know {os.pretty_name} "
             f"(ID={os.id}{', ID_LIKE=' + ' '.join(os.id_like) if os.id_like else ''})",
             hint=f"Install Docker Engine by hand as {MANUAL_URL} describes for your system, "
-            f"then run: occ host test {host}",
+            f"then run: {check_command(host)}",
             host=host,
         ) from None
 
@@ -124,19 +147,45 @@ def describe_plan(plan: InstallPlan, facts: RemoteFacts, host: str, privilege: s
     """The lines shown before asking: what was found, and every command, numbered."""
     who = {ROOT: "as root", SUDO: "as root, through sudo",
            SUDO_PROMPT: "as root, through sudo (it will ask for your password)"}[privilege]
+    where = place(host)
     if facts.engine_installed:
-        what = f"Docker is installed on {host} but not ready to use. occ can finish the setup"
+        what = f"Docker is installed on {where} but not ready to use. occ can finish the setup"
     else:
-        what = f"Docker is not installed on {host}. occ can install it"
+        what = f"Docker is not installed on {where}. occ can install it"
+    login = "user" if host == LOCAL else "SSH user"
     lines = [
         f"System: {plan.system} (ID={facts.os_release.id}, {plan.family} family, init "
-        f"{facts.init}); SSH user: {facts.user or '?'}",
+        f"{facts.init}); {login}: {facts.user or '?'}",
         f"{what} with these commands, run {who}:",
     ]
     for n, step in enumerate(plan.steps, 1):
         lines.append(f"  {n}. {step.why}")
         lines.append(f"       {step.display()}")
+    if plan.manual_start:
+        lines.append(f"{where.capitalize()} has no init system{_pid1(facts)}, so occ cannot "
+                     f"start the daemon; afterwards, start it yourself as root: "
+                     f"{plan.manual_start}")
+    elif facts.init == "sysv" and facts.pid1 and facts.pid1 not in SERVICE_MANAGERS:
+        lines.append(f"Process 1 on {where} is {facts.pid1}, not an init system: if "
+                     f"'service docker start' fails, start the daemon yourself as root: "
+                     f"{MANUAL_DOCKERD}")
     return lines
+
+
+def _pid1(facts: RemoteFacts) -> str:
+    return f" (process 1 is {facts.pid1})" if facts.pid1 else ""
+
+
+def no_init_system(plan: InstallPlan, facts: RemoteFacts, name: str) -> DockerInstallFailed:
+    """Docker's package is there, but nothing on the target starts services."""
+    sudo = "" if facts.uid == 0 else "sudo "
+    return DockerInstallFailed(
+        f"Docker is installed on {place(name)}, but nothing there starts its daemon: there "
+        f"is no init system{_pid1(facts)}",
+        hint=f"Start the daemon yourself: {sudo}sh -c '{plan.manual_start}' (it answers "
+        "within seconds: docker version); then run the occ command again.",
+        host=name,
+    )
 
 
 def manual_commands(plan: InstallPlan, privilege: str) -> str:
@@ -233,7 +282,7 @@ def run_plan(conn: Any, plan: InstallPlan, privilege: str, reporter: Reporter,
                                  answer=answer if privilege == SUDO_PROMPT else None)
     except subprocess.TimeoutExpired:
         raise DockerInstallFailed(
-            f"the installation on {name} did not finish within {timeout / 60:.0f} minutes "
+            f"the installation on {place(name)} did not finish within {timeout / 60:.0f} minutes "
             f"(it was in step {tracker.current}/{total})",
             hint=f"Check the host (a slow mirror, a held package lock), then run again: "
             f"occ host install-docker {name}",
@@ -241,24 +290,25 @@ def run_plan(conn: Any, plan: InstallPlan, privilege: str, reporter: Reporter,
         ) from None
     if tracker.done and returncode == 0:
         return tracker
-    again = f"Fix the cause on {name}, then run 'occ host install-docker {name}' again: " \
-            "it finishes what is left."
+    again = f"Fix the cause on {place(name)}, then run 'occ host install-docker {name}' " \
+            "again: it finishes what is left."
     if tracker.failed is not None:
         n, status = tracker.failed
         step = plan.steps[n - 1]
         raise DockerInstallFailed(
             f"step {n}/{total} ({step.why}) failed with exit status {status}: "
-            f"{step.display()}" + _last(tracker.last_lines(n)), hint=again, host=name)
+            f"{step.display()}" + _last(tracker.last_lines(n)),
+            hint=f"{step.if_failed} {again}" if step.if_failed else again, host=name)
     if tracker.current == 0:
         how = "sudo" if privilege != ROOT else "the shell"
         raise DockerInstallFailed(
-            f"{how} on {name} did not run the installation (exit status {returncode})"
+            f"{how} on {place(name)} did not run the installation (exit status {returncode})"
             + _last(tracker.last_lines(0)),
             hint=f"Check that {conn.host.config.user or 'the login user'} may use sudo "
             f"there (sudo -v), then try again: occ host install-docker {name}"
             if privilege != ROOT else again, host=name)
     raise DockerInstallFailed(
-        f"the installation on {name} stopped in step {tracker.current}/{total} after "
+        f"the installation on {place(name)} stopped in step {tracker.current}/{total} after "
         f"{time.monotonic() - started:.0f} s (exit status {returncode})"
         + _last(tracker.last_lines(tracker.current)), hint=again, host=name)
 
@@ -275,12 +325,14 @@ def engine_info(conn: Any, socket: str) -> dict[str, Any] | None:
 
 
 def wait_for_engine(conn: Any, socket: str, timeout: float | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> dict[str, Any] | None:
-    """Ask until the Engine answers (a daemon just started needs a moment), or give up."""
+                    sleep: Callable[[float], None] = time.sleep,
+                    hopeless: Callable[[], bool] = lambda: False) -> dict[str, Any] | None:
+    """Ask until the Engine answers (a daemon just started needs a moment), or give up
+    (at the deadline, or at once when ``hopeless()`` says waiting cannot help)."""
     deadline = time.monotonic() + (ENGINE_TIMEOUT if timeout is None else timeout)
     while True:
         info = engine_info(conn, socket)
-        if info is not None or time.monotonic() >= deadline:
+        if info is not None or time.monotonic() >= deadline or hopeless():
             return info
         sleep(1.0)
 
@@ -304,8 +356,8 @@ def clear_docker_missing(name: str, hosts_file: Path | None = None) -> None:
 
 def not_confirmed_without_terminal(name: str) -> DockerInstallNotConfirmed:
     return DockerInstallNotConfirmed(
-        f"Docker is not installed on {name}, and there is no terminal to ask whether occ "
-        "may install it",
+        f"Docker is not installed on {place(name)}, and there is no terminal to ask whether "
+        "occ may install it",
         hint=f"Let occ install it (it prints each command as it runs it): occ host "
         f"install-docker {name} --yes. Or install Docker Engine yourself: {MANUAL_URL}",
         host=name, reason="no-terminal",
@@ -341,11 +393,14 @@ def offer_docker_install(conn: Any, host: Any, reporter: Reporter, *, assume_yes
     plan = plan_for(facts, name)
     privilege = choose_privilege(facts, name, interactive=interactive,
                                  by_hand=manual_commands(plan, SUDO))
+    if not plan.steps and plan.manual_start:
+        raise no_init_system(plan, facts, name)  # nothing to install, nothing to ask
     for line in describe_plan(plan, facts, name, privilege):
         reporter.info(line)
-    if not assume_yes and not confirm(f"Install Docker on {name} now?"):
+    where = place(name)
+    if not assume_yes and not confirm(f"Install Docker on {where} now?"):
         raise DockerInstallNotConfirmed(
-            f"Docker was not installed on {name}: you said no",
+            f"Docker was not installed on {where}: you said no",
             hint=f"Install it later with 'occ host install-docker {name}', or by hand: "
             f"{manual_commands(plan, privilege)}",
             host=name, reason="declined",
@@ -353,11 +408,18 @@ def offer_docker_install(conn: Any, host: Any, reporter: Reporter, *, assume_yes
 
     started = time.monotonic()
     run_plan(conn, plan, privilege, reporter, timeout=timeout)
-    # The login that ran the install is not in the docker group yet: log in anew.
-    conn.disconnect()
-    conn.ensure_master()
-    info = wait_for_engine(conn, socket)
+    if plan.manual_start:
+        raise no_init_system(plan, facts, name)
+    local = name == LOCAL
+    if local:  # this process keeps its groups whatever happened: nothing to log in anew
+        info = wait_for_engine(conn, socket, hopeless=lambda: conn.lacks_access(socket))
+    else:  # the login that ran the install is not in the docker group yet: log in anew
+        conn.disconnect()
+        conn.ensure_master()
+        info = wait_for_engine(conn, socket)
     if info is None:
+        if local:
+            raise conn.unusable(socket)
         from opencode_cloud.engine.probe import probe_host
 
         problem = probe_host(conn).problem
@@ -367,9 +429,11 @@ def offer_docker_install(conn: Any, host: Any, reporter: Reporter, *, assume_yes
             hint=problem.hint if problem else f"Run 'occ host test {name}' to see why.",
             host=name,
         )
-    clear_docker_missing(name, hosts_file)
+    if not local:
+        clear_docker_missing(name, hosts_file)
     report = InstallReport(name, plan.system, len(plan.steps), time.monotonic() - started,
                            str(info.get("ServerVersion", "")), str(info.get("ApiVersion", "")))
-    reporter.success(f"Docker {report.version} (API {report.api_version}) runs on {name}, "
-                     f"and occ reaches it over SSH (set up in {report.seconds:.0f} s).")
+    how = "" if local else ", and occ reaches it over SSH"
+    reporter.success(f"Docker {report.version} (API {report.api_version}) runs on {where}"
+                     f"{how} (set up in {report.seconds:.0f} s).")
     return report

@@ -130,6 +130,74 @@ def run_process(argv: Sequence[str], *, stdin: Any = subprocess.DEVNULL,
         return subprocess.CompletedProcess(list(argv), proc.returncode, out, err or b"")
 
 
+def stream_process(argv: Sequence[str], *, on_line: Callable[[str], None],
+                   answer: Callable[[str], str | None] | None = None,
+                   timeout: float | None = None,
+                   idle_flush: float = STREAM_IDLE_FLUSH) -> int:
+    """Run ``argv`` (no shell) and pass its output (stdout and stderr together) to
+    ``on_line`` line by line as it arrives; returns its exit status. Used for ssh and, by
+    the local installer, for commands on this machine.
+
+    A line left unfinished for ``idle_flush`` seconds is a prompt waiting for an answer
+    (such as sudo's): it goes to ``answer``, whose reply (if not None) is sent to the
+    command's input as one line; without ``answer`` it is passed to ``on_line`` as it is,
+    and the command reads nothing. On a timeout (subprocess.TimeoutExpired), Ctrl-C or any
+    error the process is killed and reaped.
+    """
+    argv = list(argv)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    lines = LineBuffer()
+
+    def prompted(text: str) -> None:
+        reply = answer(text) if answer is not None else None
+        if reply is None:
+            on_line(text)
+            return
+        assert proc.stdin is not None
+        proc.stdin.write(reply.encode() + b"\n")
+        proc.stdin.flush()
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            stdin=subprocess.PIPE if answer else subprocess.DEVNULL)
+    tracking = _tracked(proc)
+    tracking.__enter__()
+    try:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        while True:
+            wait = idle_flush
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise subprocess.TimeoutExpired(argv, timeout or 0)
+                wait = min(wait, left)
+            ready, _, _ = select.select([fd], [], [], wait)
+            if not ready:
+                pending = lines.take_pending()
+                if pending is not None:
+                    prompted(pending)
+                continue
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            for line in lines.feed(data):
+                on_line(line)
+        pending = lines.take_pending()
+        if pending is not None:
+            on_line(pending)
+        return proc.wait(timeout=CONTROL_TIMEOUT)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        tracking.__exit__(None, None, None)
+        for pipe in (proc.stdout, proc.stdin):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
 class HostConnection:
     """SSH to one host from hosts.json through a shared master connection.
 
@@ -361,70 +429,18 @@ class HostConnection:
         """Run a command on the host and pass its output (stdout and stderr together) to
         ``on_line`` line by line as it arrives; returns the remote exit status.
 
-        A line left unfinished for ``idle_flush`` seconds is a prompt waiting for an
-        answer (such as sudo's): it goes to ``answer``, whose reply (if not None) is sent
-        to the remote command's input as one line; without ``answer`` it is passed to
-        ``on_line`` as it is, and the command reads nothing. ssh's own failures raise
+        Prompts and answers as :func:`stream_process` describes. ssh's own failures raise
         SshError; on a timeout, Ctrl-C or any error the ssh process is killed and reaped.
         """
         self.ensure_master()
-        argv = build.ssh_argv(self.target, remote)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        lines = LineBuffer()
         recent: deque[str] = deque(maxlen=40)
 
         def emit(line: str) -> None:
             recent.append(line)
             on_line(line)
 
-        def prompted(text: str) -> None:
-            reply = answer(text) if answer is not None else None
-            if reply is None:
-                emit(text)
-                return
-            assert proc.stdin is not None
-            proc.stdin.write(reply.encode() + b"\n")
-            proc.stdin.flush()
-
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.PIPE if answer else subprocess.DEVNULL)
-        tracking = _tracked(proc)
-        tracking.__enter__()
-        try:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            while True:
-                wait = idle_flush
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise subprocess.TimeoutExpired(argv, timeout or 0)
-                    wait = min(wait, left)
-                ready, _, _ = select.select([fd], [], [], wait)
-                if not ready:
-                    pending = lines.take_pending()
-                    if pending is not None:
-                        prompted(pending)
-                    continue
-                data = os.read(fd, 65536)
-                if not data:
-                    break
-                for line in lines.feed(data):
-                    emit(line)
-            pending = lines.take_pending()
-            if pending is not None:
-                emit(pending)
-            returncode = proc.wait(timeout=CONTROL_TIMEOUT)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            tracking.__exit__(None, None, None)
-            for pipe in (proc.stdout, proc.stdin):
-                if pipe is not None:
-                    with contextlib.suppress(OSError):
-                        pipe.close()
+        returncode = stream_process(build.ssh_argv(self.target, remote), on_line=emit,
+                                    answer=answer, timeout=timeout, idle_flush=idle_flush)
         if returncode == 255:
             text = "\n".join(recent)
             problem = classify(text)

@@ -32,6 +32,15 @@ def _format(value) -> str:
     return str(value)
 
 
+def warn_if_exposed(out, bind_address: str) -> None:
+    """The warning for a bind address other than loopback (config set, setup)."""
+    if not is_loopback(bind_address):
+        out.warn(
+            f"bind_address {bind_address} makes the web UI reachable from the network; "
+            "keep the password strong and prefer a firewall or 'occ open' over SSH."
+        )
+
+
 @click.group("config", cls=LocalOnlyGroup)
 @global_options
 def config_group() -> None:
@@ -83,11 +92,8 @@ def set_(key: str, value: str) -> None:
     config = store.change_config(lambda current: store.with_value(current, key, coerced))
     out = make_printer()
     out.success(f"{key} = {_format(mask_setting(key, getattr(config, key)))}")
-    if key == "bind_address" and not is_loopback(config.bind_address):
-        out.warn(
-            f"bind_address {config.bind_address} makes the web UI reachable from the network; "
-            "keep the password strong and prefer a firewall or 'occ open' over SSH."
-        )
+    if key == "bind_address":
+        warn_if_exposed(out, config.bind_address)
     if key != "container_env":
         out.detail("Takes effect on the next 'occ start' or 'occ restart'.")
 

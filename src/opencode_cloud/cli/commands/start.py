@@ -60,9 +60,7 @@ def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
         return
     if port is not None:
         save_port(port)
-    service = open_service()
-    outcome = start(service, timeout)
-    report_started(service, outcome)
+    service = start_here(timeout)
     if open_browser:
         from opencode_cloud.cli.commands.open import bring_home
 
@@ -72,29 +70,28 @@ def start_command(port: int | None, open_browser: bool, timeout: float) -> None:
 def save_port(port: int) -> None:
     """``--port`` is saved where it takes effect: for a host from hosts.json as that host's
     own setting (config.json's value would lose to it anyway), else in config.json."""
+    from opencode_cloud.cli.service_target import save_target_settings
     from opencode_cloud.cli.state import app_state, make_printer
-    from opencode_cloud.config import store
     from opencode_cloud.engine.target import resolve_host
 
     state = app_state()
     host = resolve_host(state.host, state.local)
-    if host is None:
-        store.change_config(lambda current: store.with_value(current, "opencode_web_port",
-                                                             port))
-        return
-    from opencode_cloud.hosts import store as hosts_store
+    save_target_settings(host, {"opencode_web_port": port})
+    if host is not None:
+        make_printer(host.name).detail(
+            f"Saved opencode_web_port {port} as {host.name}'s own setting (occ host edit "
+            f"{host.name} --unset opencode_web_port undoes it).")
 
-    def change(hosts):
-        current = hosts.hosts.get(host.name)
-        if current is None:
-            raise hosts_store.unknown_host(host.name, hosts)
-        settings = {**current.settings, "opencode_web_port": port}
-        return hosts.with_host(host.name, current.changed(settings=settings))
 
-    hosts_store.change_hosts(change)
-    make_printer(host.name).detail(f"Saved opencode_web_port {port} as {host.name}'s own "
-                                   f"setting (occ host edit {host.name} --unset "
-                                   "opencode_web_port undoes it).")
+def start_here(timeout: float) -> ServiceContext:
+    """Start the service on the command's one target and print what ``occ start`` prints
+    (the URL, the username, the access); ``occ setup`` ends with this too."""
+    from opencode_cloud.service.lifecycle import start
+
+    service = open_service()
+    outcome = start(service, timeout)
+    report_started(service, outcome)
+    return service
 
 
 def started_summary(outcome: StartOutcome) -> str:

@@ -118,15 +118,21 @@ def test_one(task):
 def install_docker(name: str, assume_yes: bool) -> None:
     """Install Docker on a host, or finish a half-done install.
 
+    NAME 'local' means this machine (its commands run here, through sudo unless occ runs
+    as root; DOCKER_HOST, if set, names the socket to check).
+
     occ shows the distribution it found and the exact commands, and asks first. It uses
     the distribution's own signed packages (or Docker's signed repository), starts the
     daemon now and at boot, adds your SSH user to the docker group, and checks that the
     Engine answers over SSH. Running it again is safe: it finishes what is left.
     """
     from opencode_cloud.engine.probe import DockerState, probe_host
-    from opencode_cloud.install.installer import offer_docker_install
+    from opencode_cloud.install.installer import LOCAL, offer_docker_install
     from opencode_cloud.ssh.connection import HostConnection
 
+    if name == LOCAL:
+        install_docker_here(assume_yes)
+        return
     host = store.resolve_host(name)
     reporter = make_reporter(name)
     with HostConnection(host, reporter) as conn:
@@ -140,6 +146,18 @@ def install_docker(name: str, assume_yes: bool) -> None:
         if report.problem is not None and report.problem.state is DockerState.NO_FORWARDING:
             raise report.problem  # installing cannot fix the host's sshd settings
         offer_docker_install(conn, host, reporter, assume_yes=assume_yes)
+
+
+def install_docker_here(assume_yes: bool) -> None:
+    """``occ host install-docker local``: the same offer for this machine's Engine
+    (DOCKER_HOST, else /var/run/docker.sock), its commands run here."""
+    from opencode_cloud.engine.endpoint import DockerEndpoint
+    from opencode_cloud.install.local import offer_local_docker_install
+
+    reporter = make_reporter()
+    base_url = DockerEndpoint.from_environment().base_url
+    if offer_local_docker_install(base_url, reporter, assume_yes=assume_yes) is None:
+        reporter.success("Docker already works on this machine; nothing to do.")
 
 
 def set_docker_missing(name: str, seen: HostConfig, missing: bool) -> None:
