@@ -40,6 +40,10 @@ class Reporter:
     def progress(self, what: str, done: int, total: int | None) -> None:
         """Bytes done of ``total`` (None: unknown yet) for a transfer called ``what``."""
 
+    def checkpoint(self, name: str) -> None:
+        """A step of a container switch is done ("image-ready", "old-stopped", ...; see
+        service/switch.py). Nothing to show; the CLI lets tests freeze occ there."""
+
     # -- messages ----------------------------------------------------------------------------
     def info(self, text: str) -> None:
         """A message for the person."""

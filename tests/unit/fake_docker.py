@@ -94,7 +94,7 @@ class FakeVolume:
         self.name = name
         self.attrs = {"Name": name, "Labels": labels}
 
-    def remove(self) -> None:
+    def remove(self, force: bool = False) -> None:
         self.volumes.by_name.pop(self.name)
         self.volumes.removed.append(self.name)
 
@@ -187,6 +187,14 @@ class FakeContainer:
         self.client.calls.append(("stop", self.name, timeout))
         self.status = "exited"
 
+    def rename(self, name: str) -> None:
+        self.client.calls.append(("rename", self.name, name))
+        if name in self.client.containers.by_name:
+            raise APIError(f"Conflict. The container name \"/{name}\" is already in use")
+        self.client.containers.by_name.pop(self.name, None)
+        self.name = name
+        self.client.containers.by_name[name] = self
+
     def remove(self, force: bool = False) -> None:
         self.client.calls.append(("remove", self.name, force))
         if self.removed:
@@ -234,6 +242,11 @@ class FakeContainers:
             self.on_create(container)
         self.by_name[container.name] = container
         return container
+
+    def list(self, all: bool = False, filters: dict | None = None) -> list[FakeContainer]:
+        """Docker's ``name`` filter matches substrings of the name."""
+        part = (filters or {}).get("name", "")
+        return [c for name, c in self.by_name.items() if part in name]
 
     def add(self, name: str, image: FakeImage, labels: dict | None = None,
             status: str = "running") -> FakeContainer:

@@ -64,9 +64,14 @@ def test_changed_settings_recreate_the_container_and_keep_volumes(client: FakeCl
     assert reporter.of("info") == [
         "Settings changed (opencode_web_port 3000 -> 3111, memory_limit 4g -> 2g): "
         "recreating the container; volumes are kept."]
-    assert ("remove", "t1-sandbox", True) in client.calls and old.removed
+    # kept aside until the new one was healthy, then removed (service/switch.py)
+    assert ("remove", "t1-sandbox-replaced", True) in client.calls and old.removed
     assert client.containers.get("t1-sandbox") is not old
-    assert client.volumes.removed == [] and len(client.volumes.created) == 4
+    # the four volumes kept; only the switch's marker came and went
+    assert client.volumes.removed == ["t1-operation"]
+    assert sorted(client.volumes.created) == ["t1-config", "t1-data", "t1-operation",
+                                              "t1-state", "t1-workspace"]
+    assert "t1-operation" not in client.volumes.by_name
     assert client.containers.created[-1]["ports"] == {"3000/tcp": ("127.0.0.1", 3111)}
 
 

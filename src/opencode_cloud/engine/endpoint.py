@@ -95,6 +95,12 @@ class DockerEndpoint:
         return self._get_json(f"/containers/{quote(name)}/stats?stream=false&one-shot=true",
                               lambda api: api.stats(name, stream=False, one_shot=True))
 
+    def inspect_volume(self, name: str) -> dict[str, Any] | None:
+        """``docker volume inspect`` of one volume, None if there is none."""
+        from urllib.parse import quote
+
+        return self._get_json(f"/volumes/{quote(name)}", lambda api: api.inspect_volume(name))
+
     def _get_json(self, path: str, through_sdk: Callable[[Any], Any]) -> Any:
         from opencode_cloud.engine.http import unix_socket_path
 

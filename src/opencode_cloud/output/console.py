@@ -25,6 +25,17 @@ class ConsoleReporter(Reporter):
         self._bar: Any = None  # (Progress, task id) while a transfer runs
         printer.before_line = self.stop_live
 
+    def checkpoint(self, name: str) -> None:
+        # For tests of cut-off operations: OCC_TEST_STOP_AT=old-stopped freezes this
+        # process (SIGSTOP) right after that step, so a test can cut the connection or
+        # kill occ exactly there. Unset, it costs one dictionary lookup.
+        import os
+
+        if os.environ.get("OCC_TEST_STOP_AT") == name:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGSTOP)
+
     # -- live parts ---------------------------------------------------------------------------
     def _live_console(self):
         """A Rich console on stderr if it is a terminal (and output is wanted), else None."""

@@ -16,6 +16,8 @@ class ServiceContext:
     config: Config
     names: ServiceNames
     reporter: Reporter = SILENT
+    # The switch under way (service/switch.py), so a start inside an update shares its marker.
+    operation: str | None = None
 
     @property
     def client(self):

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.build import ensure_image
-from opencode_cloud.service import DEFAULT_START_TIMEOUT, spec
+from opencode_cloud.service import DEFAULT_START_TIMEOUT, spec, switch
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.credentials import Credentials, ensure_volumes, login_digest
-from opencode_cloud.service.health import Health, wait_until_healthy
+from opencode_cloud.service.health import Health, NotHealthy, wait_until_healthy
 
 
 @dataclass
@@ -42,6 +42,8 @@ def start(
     ``image`` forces an image (update, rollback); otherwise the settings decide, except that
     a rolled-back service keeps its image until the next ``occ update``.
     """
+    if ctx.operation is None:
+        switch.recover(ctx)  # an update or start cut off earlier, from any machine
     creds = ensure_volumes(ctx.client, ctx.names)
     existing = ctx.container()
     if image is None and existing is not None and is_rolled_back(existing):
@@ -63,11 +65,35 @@ def start(
         ctx.reporter.info(
             f"Settings changed ({', '.join(changes)}): recreating the container; volumes are kept."
         )
-        remove_container(existing)
-        action = "recreated"
+        return replace(ctx, existing, image, creds, rolled_back, timeout, changes)
 
     container = create_and_start(ctx, image, creds, rolled_back)
     return StartOutcome(action, wait_until_healthy(ctx, container, timeout), creds, changes)
+
+
+def replace(ctx: ServiceContext, existing, image, creds: Credentials, rolled_back: bool,
+            timeout: float, changes: list[str]) -> StartOutcome:
+    """A new container for ``existing``, which is kept aside until the new one is healthy
+    (service/switch.py: a cut-off at any step leaves what recover() can mend)."""
+    was_running = existing.status == "running"
+    with switch.operation(ctx, "start", was_running):
+        ctx.reporter.checkpoint(switch.IMAGE_READY)
+        retired = switch.retire(ctx, existing)
+        try:
+            container = create_and_start(ctx, image, creds, rolled_back)
+        except Exception:
+            with contextlib.suppress(Exception):  # the first error is the one to tell
+                switch.restore(ctx, retired, was_running)
+            raise
+        try:
+            health = wait_until_healthy(ctx, container, timeout)
+        except NotHealthy:
+            # The new settings were asked for: the old container does not come back (an
+            # update rolls back to the old image itself).
+            remove_container(retired)
+            raise
+        remove_container(retired)
+    return StartOutcome("recreated", health, creds, changes)
 
 
 def create_and_start(ctx: ServiceContext, image, creds: Credentials, rolled_back: bool = False):
@@ -76,8 +102,10 @@ def create_and_start(ctx: ServiceContext, image, creds: Credentials, rolled_back
     kwargs = spec.container_kwargs(ctx.config, ctx.names, image.id, creds, rolled_back)
     kwargs["image"] = image.tags[0] if image.tags else image.id  # readable in docker ps
     container = ctx.client.containers.create(**kwargs)
+    ctx.reporter.checkpoint(switch.NEW_CREATED)
     try:
         container.start()
+        ctx.reporter.checkpoint(switch.NEW_STARTED)
     except APIError as exc:
         remove_container(container)
         text = str(exc.explanation or exc)
@@ -131,6 +159,15 @@ def reset(ctx: ServiceContext, volumes: bool) -> list[str]:
     if container is not None:
         remove_container(container)
         removed.append(f"container {ctx.names.container}")
+    for leftover in ctx.client.containers.list(
+            all=True, filters={"name": switch.replaced_name(ctx)}):
+        if leftover.name == switch.replaced_name(ctx):  # the filter matches substrings
+            remove_container(leftover)
+            removed.append(f"container {leftover.name}")
+    try:
+        ctx.client.volumes.get(ctx.names.operation_marker).remove(force=True)
+    except NotFound:
+        pass
     if volumes:
         from opencode_cloud.service.credentials import rotated_volumes
 

@@ -49,6 +49,12 @@ class ServiceNames:
         return {self.volume(role): path for role, path in VOLUME_MOUNTS.items()}
 
     @property
+    def operation_marker(self) -> str:
+        """A volume that exists only while an update or a recreating start is under way
+        (service/switch.py): not one of the service's volumes, never mounted."""
+        return f"{self.instance}-operation"
+
+    @property
     def credentials_volume(self) -> str:
         # Credentials live as labels of the data volume: on the target, readable by whoever
         # may use its Docker (root-equivalent anyway), never in a world-readable file, and

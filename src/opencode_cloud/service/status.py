@@ -25,7 +25,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     than since the container started.
     """
     config = ctx.config
-    attrs, sample = _inspect_and_stats(ctx)
+    attrs, sample, marker = _inspect_and_stats(ctx)
     web_url = spec.url_for(config.bind_address, config.opencode_web_port)
     report: dict[str, Any] = {
         "state": "absent",
@@ -48,10 +48,14 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         "last_restart_reason": None,
         "last_restart_at": None,
         "drift": [],
+        "interrupted": None,  # an update or start cut off half-way (service/switch.py)
         "image_packages": list(config.image_packages),  # the running image's, once there
         "image_dockerfile": config.image_dockerfile,
     }
     report["docker_version"] = ctx.endpoint.server_version
+    marker_attrs = marker()
+    if marker_attrs is not None or attrs is None:  # (a cut-off may have left no container)
+        report["interrupted"] = _interrupted(ctx, marker_attrs, attrs)
     if attrs is None:
         return report
 
@@ -98,27 +102,48 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
 
 
 def _inspect_and_stats(ctx: ServiceContext):
-    """The inspect, and a function that waits for the stats sample asked beside it."""
+    """The inspect, and functions that wait for the stats sample and the operation
+    marker's inspect, both asked beside it (three requests at once, one round trip)."""
     import threading
 
     name, endpoint = ctx.names.container, ctx.endpoint
-    stats: list[Any] = [None]
+    answers: dict[str, Any] = {}
 
-    def ask() -> None:
-        try:
-            stats[0] = endpoint.container_stats(name)
-        except Exception as exc:  # noqa: BLE001  resource use is a detail; state is not
-            stats[0] = exc
+    def asker(key: str, ask):
+        def run() -> None:
+            try:
+                answers[key] = ask()
+            except Exception as exc:  # noqa: BLE001  details; the container's state is not
+                answers[key] = exc
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
 
-    worker = threading.Thread(target=ask, daemon=True)
-    worker.start()
+        def wait() -> Any:
+            worker.join(STATS_TIMEOUT)
+            answer = answers.get(key)
+            return None if isinstance(answer, Exception) else answer
+        return wait
+
+    sample = asker("stats", lambda: endpoint.container_stats(name))
+    marker = asker("marker", lambda: endpoint.inspect_volume(ctx.names.operation_marker))
     attrs = endpoint.inspect_container(name)
+    return attrs, sample, marker
 
-    def sample() -> Any:
-        worker.join(STATS_TIMEOUT)
-        return None if isinstance(stats[0], Exception) else stats[0]
 
-    return attrs, sample
+def _interrupted(ctx: ServiceContext, marker: dict[str, Any] | None,
+                 attrs: dict[str, Any] | None) -> dict[str, Any] | None:
+    from opencode_cloud.service import switch
+
+    replaced = ctx.endpoint.inspect_container(switch.replaced_name(ctx))
+    if marker is None and replaced is None:
+        return None
+    state = (lambda a: None if a is None else ("running" if a["State"].get("Running")
+                                               else a["State"].get("Status", "created")))
+    pending = switch.pending_from(marker, state(replaced), state(attrs))
+    if pending is None:  # a replaced container without a marker: a switch left it
+        pending = switch.Pending("update or start", "?", "?",
+                                 switch.step_reached(state(replaced), state(attrs)))
+    return {**pending.to_json(), "text": pending.describe()}
 
 
 STATS_TIMEOUT = 10.0

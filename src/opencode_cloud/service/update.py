@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.build import OPENCODE_VERSION_LABEL, ensure_image, find_image, image_ref
 from opencode_cloud.image.refs import repository
+from opencode_cloud.service import switch
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.health import NotHealthy
 from opencode_cloud.service.lifecycle import StartOutcome, is_rolled_back, start
@@ -49,6 +50,7 @@ def describe(image) -> str:
 
 def plan_update(ctx: ServiceContext):
     """Make the target image available; returns (current container, new image)."""
+    switch.recover(ctx)  # an update or start cut off earlier, from any machine
     container = ctx.container()
     new_image = ensure_image(ctx.client, ctx.config, ctx.reporter, refresh=True)
     return container, new_image
@@ -60,24 +62,28 @@ def needs_update(container, new_image) -> bool:
 
 def apply_update(ctx: ServiceContext, container, new_image, timeout: float) -> UpdateOutcome:
     old_image = container.image if container is not None else None
-    if old_image is not None and old_image.id != new_image.id:
-        old_image.tag(previous_ref(ctx))
-    try:
-        outcome = start(ctx, timeout, image=new_image)
-    except NotHealthy as failure:
-        if old_image is None or old_image.id == new_image.id:
-            raise
-        ctx.reporter.warn(f"the new image did not become healthy: {failure.message}")
-        ctx.reporter.info(f"Rolling back to {describe(old_image)}...")
-        start(ctx, timeout, image=old_image, rolled_back=True)
-        raise UpdateRolledBack(
-            f"update failed; rolled back to {describe(old_image)}, which is healthy again",
-            hint=failure.hint,
-        ) from None
+    was_running = container is not None and container.status == "running"
+    with switch.operation(ctx, "update", was_running):
+        ctx.reporter.checkpoint(switch.IMAGE_READY)
+        if old_image is not None and old_image.id != new_image.id:
+            old_image.tag(previous_ref(ctx))
+        try:
+            outcome = start(ctx, timeout, image=new_image)
+        except NotHealthy as failure:
+            if old_image is None or old_image.id == new_image.id:
+                raise
+            ctx.reporter.warn(f"the new image did not become healthy: {failure.message}")
+            ctx.reporter.info(f"Rolling back to {describe(old_image)}...")
+            start(ctx, timeout, image=old_image, rolled_back=True)
+            raise UpdateRolledBack(
+                f"update failed; rolled back to {describe(old_image)}, which is healthy again",
+                hint=failure.hint,
+            ) from None
     return UpdateOutcome("updated", describe(new_image), outcome.health.version, outcome)
 
 
 def rollback(ctx: ServiceContext, timeout: float) -> UpdateOutcome:
+    switch.recover(ctx)
     previous = find_image(ctx.client, previous_ref(ctx))
     if previous is None:
         raise OccError(

@@ -83,6 +83,11 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
         out.key_values(pairs)
         if report["state"] == "absent":
             out.detail("Not started yet: run 'occ start'.")
+        if report.get("interrupted"):
+            host = service.endpoint.host
+            on = f" --host {host}" if host else ""
+            out.warn(f"{report['interrupted']['text']} (still running elsewhere, or cut "
+                     f"off): occ update{on} or occ start{on} finishes it or rolls it back")
         if report["drift"]:
             host = service.endpoint.host
             out.warn("the running container differs from the configuration: "
