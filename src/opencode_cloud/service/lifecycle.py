@@ -164,10 +164,8 @@ def reset(ctx: ServiceContext, volumes: bool) -> list[str]:
         if leftover.name == switch.replaced_name(ctx):  # the filter matches substrings
             remove_container(leftover)
             removed.append(f"container {leftover.name}")
-    try:
+    with contextlib.suppress(NotFound):
         ctx.client.volumes.get(ctx.names.operation_marker).remove(force=True)
-    except NotFound:
-        pass
     if volumes:
         from opencode_cloud.service.credentials import rotated_volumes
 

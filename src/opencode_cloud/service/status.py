@@ -137,8 +137,11 @@ def _interrupted(ctx: ServiceContext, marker: dict[str, Any] | None,
     replaced = ctx.endpoint.inspect_container(switch.replaced_name(ctx))
     if marker is None and replaced is None:
         return None
-    state = (lambda a: None if a is None else ("running" if a["State"].get("Running")
-                                               else a["State"].get("Status", "created")))
+    def state(attrs: dict[str, Any] | None) -> str | None:
+        if attrs is None:
+            return None
+        return "running" if attrs["State"].get("Running") else attrs["State"].get("Status")
+
     pending = switch.pending_from(marker, state(replaced), state(attrs))
     if pending is None:  # a replaced container without a marker: a switch left it
         pending = switch.Pending("update or start", "?", "?",
