@@ -48,6 +48,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         "last_restart_reason": None,
         "last_restart_at": None,
         "drift": [],
+        "mounts": [m.to_dict() for m in config.mount_list],  # configured (see drift)
     }
     report["docker_version"] = ctx.endpoint.server_version
     if attrs is None:
