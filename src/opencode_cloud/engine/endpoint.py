@@ -36,8 +36,9 @@ class DockerEndpoint:
     # Only where ports can be tried from here (this machine's Engine): a free port on
     # ``address`` from ``first`` on, for the hint when the configured one is taken.
     free_port_near: Callable[[str, int], int | None] | None = None
-    # What a path is on the Engine's machine (engine/host_paths.py), for bind mounts.
-    inspect_path: Callable[[str], Any] | None = None
+    # What a path is on the Engine's machine (engine/host_paths.py), for bind mounts:
+    # inspect_path(path, docker_socket) -> HostPath.
+    inspect_path: Callable[[str, str], Any] | None = None
     docker_socket: str = "/var/run/docker.sock"  # on that machine
     server_version: str | None = field(default=None, init=False)  # seen in an answer
     _client: Any = field(default=None, init=False, repr=False)

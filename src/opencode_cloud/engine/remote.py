@@ -49,11 +49,11 @@ class RemoteEngine:
         )
         return self.endpoint
 
-    def inspect_path(self, path: str):
+    def inspect_path(self, path: str, docker_socket: str):
         """What ``path`` is on the host, asked over the same SSH connection."""
         from opencode_cloud.engine.host_paths import host_path_command, parse_host_path
 
-        answer = self.connection.run(host_path_command(path), timeout=60)
+        answer = self.connection.run(host_path_command(path, docker_socket), timeout=60)
         output = answer.stdout.decode(errors="replace")
         try:
             return parse_host_path(path, output)

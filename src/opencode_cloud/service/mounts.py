@@ -37,7 +37,7 @@ def check_on_target(endpoint: DockerEndpoint, mount: Mount) -> CheckedMount:
     if endpoint.inspect_path is None:
         raise MountError(f"occ cannot look at folders {where} (Docker at {endpoint.base_url})",
                          hint="Mounts work with a local Docker socket or a host of hosts.json.")
-    found = endpoint.inspect_path(mount.host_path)
+    found = endpoint.inspect_path(mount.host_path, endpoint.docker_socket)
     if found.kind == "missing":
         raise MountError(f"{mount.host_path} does not exist {where}",
                          hint="Create the folder first, or check the path.")
@@ -46,9 +46,16 @@ def check_on_target(endpoint: DockerEndpoint, mount: Mount) -> CheckedMount:
                          hint="Mount a folder; a single file cannot be mounted with occ.")
     real = found.real_path or mount.host_path
     refusal = system_path_refusal(real, endpoint.docker_socket)
-    if real != mount.host_path and refusal:
-        raise MountError(f"{mount.host_path} leads to {real}: {refusal}",
-                         hint="Mount a project folder, e.g. /home/me/project.")
+    if found.is_socket_folder:
+        refusal = (f"{mount.host_path} {where} holds the Docker socket "
+                   f"({endpoint.docker_socket}): mounting it would give the sandbox root "
+                   "on the host")
+    elif real != mount.host_path and refusal:
+        refusal = f"{mount.host_path} leads to {real}: {refusal}"
+    else:
+        refusal = None
+    if refusal:
+        raise MountError(refusal, hint="Mount a project folder, e.g. /home/me/project.")
     return CheckedMount(mount, found.uid or 0, found.gid or 0)
 
 
