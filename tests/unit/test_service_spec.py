@@ -23,7 +23,7 @@ def test_summary_hashes_the_environment_and_keeps_no_secret() -> None:
         "image": "sha256:img", "bind_address": "127.0.0.1", "opencode_web_port": 3000,
         "cockpit_port": None, "container_env": summary["container_env"],
         "memory_limit": "4g", "pinned_image": False, "login": None,
-        "watchdog": [10, 5, 3, 90],
+        "watchdog": [10, 5, 3, 90], "mounts": [],
     }
     assert len(summary["container_env"]) == 16
     assert "sk-very-secret" not in json.dumps(summary)
