@@ -133,7 +133,9 @@ reown() {
   done
   IFS=$old_ifs
   set +f
-  find "$folder" $xdev \( -path /proc/occ-none "$@" \) -prune -o -exec chown -h "$owner" {} + \
+  # The folder itself last: its owner tells the next start that all of it is done.
+  find "$folder" -mindepth 1 $xdev \( -path /proc/occ-none "$@" \) -prune \
+    -o -exec chown -h "$owner" {} + && chown -h "$owner" "$folder" \
     || echo "occ: could not give every file in $folder to $owner" >&2
 }
 
@@ -148,18 +150,19 @@ adopt_mount_owner() {
       *) want=$owner ;;
     esac
   fi
-  if [ "$want" != "$uid:$gid" ]; then
-    sed -i "s/^opencoder:\([^:]*\):$uid:$gid:/opencoder:\1:$want:/" /etc/passwd
-    sed -i "s/^opencoder:\([^:]*\):$gid:/opencoder:\1:${want#*:}:/" /etc/group
-    reown "$want" /home/opencoder -xdev
-  fi
-  # The volumes keep their files across containers: re-owned only when they are not yet.
+  # The volumes keep their files across containers: re-owned only when they are not yet
+  # (first, since the walk of the home below changes their top folders too).
   for volume in /home/opencoder/workspace /home/opencoder/.local/share/opencode \
                 /home/opencoder/.config/opencode /home/opencoder/.local/state/opencode; do
     if [ -d "$volume" ] && [ "$(stat -c '%u:%g' -- "$volume")" != "$want" ]; then
       reown "$want" "$volume"
     fi
   done
+  if [ "$want" != "$uid:$gid" ]; then
+    sed -i "s/^opencoder:\([^:]*\):$uid:$gid:/opencoder:\1:$want:/" /etc/passwd
+    sed -i "s/^opencoder:\([^:]*\):$gid:/opencoder:\1:${want#*:}:/" /etc/group
+    reown "$want" /home/opencoder -xdev  # this container's own layer
+  fi
 }
 
 adopt_mount_owner
