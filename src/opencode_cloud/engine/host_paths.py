@@ -28,11 +28,12 @@ class HostPath:
 
 
 def host_path_command(path: str, docker_socket: str) -> str:
-    """A POSIX shell command whose output :func:`parse_host_path` reads."""
+    """A POSIX shell command whose output :func:`parse_host_path` reads (``pwd -P``
+    resolves the links: realpath's options differ between coreutils and BusyBox)."""
     p = shlex.quote(path)
     sockets = shlex.quote(posixpath.dirname(docker_socket) or "/")
     return (f"if [ -d {p} ]; then echo directory; stat -L -c '%u %g %d:%i' -- {p} "
-            f"&& realpath -e -- {p} && {{ stat -L -c '%d:%i' -- {sockets} 2>/dev/null "
+            f"&& (cd -- {p} && pwd -P) && {{ stat -L -c '%d:%i' -- {sockets} 2>/dev/null "
             f"|| echo none; }}; elif [ -e {p} ] || [ -L {p} ]; then echo other; "
             "else echo missing; fi")
 
