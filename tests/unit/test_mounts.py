@@ -87,7 +87,7 @@ def test_bad_specs_are_refused_with_a_reason(text: str, message: str) -> None:
 @pytest.mark.parametrize("path", [
     "/", "/etc", "/etc/ssh", "/proc", "/sys/fs", "/dev", "/boot", "/usr", "/usr/local/bin",
     "/var/run", "/var/run/docker.sock", "/run", "/run/user/1000", "/var/lib/docker/volumes",
-    "/home", "/var", "/root", "/tmp", "/bin", "/lib", "/lib64", "/sbin",
+    "/home", "/var", "/root", "/tmp", "/var/tmp", "/bin", "/lib", "/lib64", "/sbin",
 ])
 def test_system_paths_are_refused(path: str) -> None:
     with pytest.raises(ValueError, match="system folder|Docker socket"):

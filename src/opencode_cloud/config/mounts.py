@@ -26,7 +26,8 @@ SYSTEM_TREES = (
     "/var/lib/dpkg", "/var/lib/apt", "/var/log", "/snap",
 )  # fmt: skip
 # Refused as a whole (their subfolders are fine): every user's home, root's home.
-SYSTEM_FOLDERS = ("/", "/home", "/var", "/var/lib", "/root", "/tmp", "/opt", "/srv", "/mnt")
+SYSTEM_FOLDERS = ("/", "/home", "/var", "/var/lib", "/var/tmp", "/root", "/tmp", "/opt", "/srv",
+                  "/mnt")
 # Where a folder may appear in the sandbox: below these (not at them).
 CONTAINER_ROOTS = (SANDBOX_HOME, "/mnt", "/srv")
 DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
