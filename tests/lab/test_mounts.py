@@ -138,6 +138,22 @@ def test_a_mounted_folder_is_writable_and_what_the_sandbox_writes_is_the_owners(
     assert on_h1(f"cat {base}/ref/notes.txt") == "reference"
 
 
+def test_a_vanished_folder_stops_a_restart_before_anything_changes(setup) -> None:
+    run, on_h1, base = setup
+    before = status(run)
+    on_h1(f"mv {base}/proj {base}/proj.away")
+    try:
+        r = run("restart", "--host", HOST, timeout=300)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert f"{base}/proj does not exist on h1" in r.stderr, r.stderr
+        assert f"occ mount remove {base}/proj --host h1" in r.stderr, r.stderr
+        still = status(run)  # the same container, still serving
+        assert (still["container"], still["state"], still["health"]) == (
+            before["container"], "running", "healthy"), still
+    finally:
+        on_h1(f"mv {base}/proj.away {base}/proj")
+
+
 def test_a_removed_mount_is_gone_after_the_next_restart(setup) -> None:
     run, on_h1, base = setup
     ok(run("mount", "remove", f"{base}/proj", "--host", HOST))

@@ -324,3 +324,21 @@ def test_occ_mount_add_list_remove_on_config_json(occ, tmp_path: Path) -> None:
     occ("mount", "remove", str(ref), check=True)
     assert json.loads(occ("mount", "list", "--json", check=True).stdout) == []
     assert "No folders mounted" in occ("mount", "list", check=True).stdout
+
+
+def test_a_start_with_a_vanished_folder_changes_nothing(tmp_path: Path) -> None:
+    from opencode_cloud.service.lifecycle import start
+    from tests.unit.fake_docker import FakeClient, service_context
+
+    (tmp_path / "here").mkdir()
+    config = Config(mounts=[f"{tmp_path}/here:{WS}/here", f"{tmp_path}/gone:{WS}/gone:ro"])
+    client = FakeClient()
+    ctx = service_context(client, config, inspect_path=local_host_path, host="web1")
+    with pytest.raises(MountError, match=r"cannot mount .*/gone: .* does not exist") as caught:
+        start(ctx)
+    assert f"occ mount remove {tmp_path}/gone --host web1" in (caught.value.hint or "")
+    assert client.calls == []  # not a volume, image or container was asked for
+    (tmp_path / "gone").mkdir()
+    start(ctx)  # there again: the service starts, with both folders
+    (created,) = client.containers.created
+    assert [m["Source"] for m in created["mounts"]] == [f"{tmp_path}/here", f"{tmp_path}/gone"]

@@ -13,6 +13,7 @@ from opencode_cloud.service import DEFAULT_START_TIMEOUT, spec
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.credentials import Credentials, ensure_volumes, login_digest
 from opencode_cloud.service.health import Health, wait_until_healthy
+from opencode_cloud.service.mounts import verify_mounts
 
 
 @dataclass
@@ -37,12 +38,16 @@ def start(
     timeout: float = DEFAULT_START_TIMEOUT,
     image=None,
     rolled_back: bool = False,
+    mounts_checked: bool = False,
 ) -> StartOutcome:
     """Bring the service up and wait until it is healthy. Idempotent.
 
     ``image`` forces an image (update, rollback); otherwise the settings decide, except that
-    a rolled-back service keeps its image until the next ``occ update``.
+    a rolled-back service keeps its image until the next ``occ update``. The mounted
+    folders are checked first (``mounts_checked``: the caller did, before stopping).
     """
+    if ctx.config.mounts and not mounts_checked:
+        verify_mounts(ctx)  # before anything changes
     creds = ensure_volumes(ctx.client, ctx.names)
     existing = ctx.container()
     if image is None and existing is not None and is_rolled_back(existing):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from opencode_cloud.config.mounts import Mount, check_mounts, system_path_refusal
 from opencode_cloud.engine.endpoint import DockerEndpoint
 from opencode_cloud.errors import OccError
+from opencode_cloud.service.context import ServiceContext
 
 
 class MountError(OccError):
@@ -57,6 +58,21 @@ def check_on_target(endpoint: DockerEndpoint, mount: Mount) -> CheckedMount:
     if refusal:
         raise MountError(refusal, hint="Mount a project folder, e.g. /home/me/project.")
     return CheckedMount(mount, found.uid or 0, found.gid or 0)
+
+
+def verify_mounts(ctx: ServiceContext) -> None:
+    """Before a start changes anything: every configured folder is still there (and still
+    no system folder). Else Docker would refuse only after the old container was gone."""
+    if ctx.endpoint.inspect_path is None:
+        return  # an Engine occ cannot look behind (DOCKER_HOST=tcp://...): Docker checks
+    for mount in ctx.config.mount_list:
+        try:
+            check_on_target(ctx.endpoint, mount)
+        except MountError as exc:
+            flag = f" --host {ctx.endpoint.host}" if ctx.endpoint.host else ""
+            raise MountError(f"cannot mount {mount.host_path}: {exc.message}",
+                             hint=f"Create the folder again, or stop mounting it: occ mount "
+                             f"remove {mount.host_path}{flag}") from None
 
 
 def with_mount(entries: list[str], mount: Mount) -> list[str]:
