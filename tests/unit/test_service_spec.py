@@ -24,6 +24,7 @@ def test_summary_hashes_the_environment_and_keeps_no_secret() -> None:
         "cockpit_port": None, "container_env": summary["container_env"],
         "memory_limit": "4g", "pinned_image": False, "login": None,
         "watchdog": [10, 5, 3, 90], "image_packages": [], "image_dockerfile": None,
+        "mounts": [],
     }
     assert len(summary["container_env"]) == 16
     assert "sk-very-secret" not in json.dumps(summary)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "reset": (f"{_C}.reset:reset_command", "Remove the container (volumes need --force)."),
     "exec": (f"{_C}.exec:exec_command", "Run a command in the sandbox."),
     "shell": (f"{_C}.exec:shell_command", "An interactive shell in the sandbox."),
+    "mount": (f"{_C}.mount:mount_group", "Mount folders of the target into the sandbox."),
     "host": (f"{_C}.host:host_group", "Manage remote hosts (hosts.json) and SSH connections."),
     "completion": (f"{_C}.completion:completion_command", "Print the shell completion script."),
 }

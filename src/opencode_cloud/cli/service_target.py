@@ -20,14 +20,20 @@ if TYPE_CHECKING:  # the service layer loads when a command runs, not for --help
 
 
 def host_config(config, host):
-    """config.json with the host's own settings (hosts.json ``settings``) on top."""
-    if host is None or not host.config.settings:
+    """config.json with the host's own settings (hosts.json ``settings``) on top. Keys
+    that name things of one machine (``mounts``) come from the host's settings only."""
+    if host is None:
         return config
     from opencode_cloud.config import paths
+    from opencode_cloud.config.model import MACHINE_KEYS, Config
     from opencode_cloud.config.store import with_overrides
 
+    own = {key: getattr(Config(), key) for key in MACHINE_KEYS if getattr(config, key)}
+    settings = {**own, **host.config.settings}
+    if not settings:
+        return config
     source = f"{paths.hosts_file()} (settings of host '{host.name}')"
-    return with_overrides(config, host.config.settings, source)
+    return with_overrides(config, settings, source)
 
 
 def save_target_settings(host, values: dict[str, Any]) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from opencode_cloud.config.masking import mask_env_entry
+from opencode_cloud.config.mounts import Mount, check_mounts
 
 DEFAULT_OPENCODE_VERSION = "1.18.33"
 # \Z, not $ (which also matches before a final newline); re.ASCII: \d is 0-9 only.
@@ -58,6 +59,10 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     watchdog_timeout: Seconds = 5
     watchdog_failures: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
     watchdog_memory_percent: Annotated[int, msgspec.Meta(ge=10, le=100)] = 90
+    # Host folders bind-mounted into the sandbox ("HOST:CONTAINER[:ro]", config/mounts.py).
+    # Paths belong to one machine: config.json's are this machine's, a remote host has
+    # its own in hosts.json (settings.mounts).
+    mounts: list[str] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         # msgspec reports a ValueError raised here as a ValidationError without a path,
@@ -99,6 +104,15 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
         self._check_image_packages()
         if self.memory_limit is not None and not MEMORY.match(self.memory_limit):
             invalid("memory_limit", "must be a size such as 4g or 2048m", self.memory_limit)
+        try:
+            check_mounts(self.mounts)
+        except ValueError as exc:
+            invalid("mounts", str(exc))
+
+    @property
+    def mount_list(self) -> list[Mount]:
+        """The ``mounts`` entries, parsed (they were checked on load)."""
+        return check_mounts(self.mounts)
 
     def _check_image_packages(self) -> None:
         seen: set[str] = set()
@@ -129,6 +143,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 FIELDS: tuple[str, ...] = Config.__struct_fields__
+# Settings that name things of one machine: a remote host never inherits config.json's.
+MACHINE_KEYS: tuple[str, ...] = ("mounts",)
 
 
 def invalid(key: str, message: str, value: Any = msgspec.UNSET) -> None:

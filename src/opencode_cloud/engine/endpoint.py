@@ -45,14 +45,23 @@ class DockerEndpoint:
     # Only where ports can be tried from here (this machine's Engine): a free port on
     # ``address`` from ``first`` on, for the hint when the configured one is taken.
     free_port_near: Callable[[str, int], int | None] | None = None
+    # What a path is on the Engine's machine (engine/host_paths.py), for bind mounts:
+    # inspect_path(path, docker_socket) -> HostPath.
+    inspect_path: Callable[[str, str], Any] | None = None
+    docker_socket: str = "/var/run/docker.sock"  # on that machine
     server_version: str | None = field(default=None, init=False)  # seen in an answer
     _client: Any = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_environment(cls) -> DockerEndpoint:
         """This machine's Engine, honouring DOCKER_HOST like the docker CLI."""
-        return cls(base_url=os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock",
-                   free_port_near=free_local_port_near)
+        from opencode_cloud.engine.host_paths import local_host_path
+
+        base_url = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        socket = base_url.removeprefix("unix://") if base_url.startswith("unix://") else None
+        return cls(base_url=base_url, free_port_near=free_local_port_near,
+                   inspect_path=local_host_path,
+                   docker_socket=socket or "/var/run/docker.sock")
 
     @property
     def where(self) -> str:

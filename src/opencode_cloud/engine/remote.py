@@ -44,8 +44,24 @@ class RemoteEngine:
             on_version=self.remember,
             forward_port=self.connection.forward_tcp,
             connection_alive=self.connection.master_alive,
+            inspect_path=self.inspect_path,
+            docker_socket=self.host.config.effective_docker_socket,
         )
         return self.endpoint
+
+    def inspect_path(self, path: str, docker_socket: str):
+        """What ``path`` is on the host, asked over the same SSH connection."""
+        from opencode_cloud.engine.host_paths import host_path_command, parse_host_path
+
+        answer = self.connection.run(host_path_command(path, docker_socket), timeout=60)
+        output = answer.stdout.decode(errors="replace")
+        try:
+            return parse_host_path(path, output)
+        except ValueError:
+            raise OccError(
+                f"could not check {path} on {self.host.name}: "
+                f"{answer.stderr.decode(errors='replace').strip() or output.strip()}",
+                hint=f"Check the host with: occ host test {self.host.name}") from None
 
     def __exit__(self, *exc: object) -> None:
         if self.endpoint is not None:

@@ -113,6 +113,60 @@ case "${1:-serve}" in
     ;;
 esac
 
+# -- the owner of mounted folders -----------------------------------------------------------
+# opencoder takes the uid and gid of the folder OCC_OWNER_FROM (the first read-write bind
+# mount), so what opencode writes there belongs to that folder's owner on the host. A
+# folder owned by root gives none: opencoder keeps the ids it has. opencoder's own files
+# follow (its home in this container's layer, the named volumes); the mounted folders,
+# OCC_MOUNT_TARGETS (':'-separated: occ refuses ':' in paths), are never touched.
+# Not usermod: it re-owns the home's files recursively, host folders mounted there too.
+
+reown() {
+  # chown -h $1 everything under $2 (not crossing file systems with $3 = -xdev), except
+  # the mounted folders (find -path patterns, so their * ? [ \ are escaped).
+  owner=$1 folder=$2 xdev=${3:-}
+  set --
+  set -f
+  old_ifs=$IFS IFS=:
+  for target in ${OCC_MOUNT_TARGETS:-}; do
+    set -- "$@" -o -path "$(printf '%s\n' "$target" | sed 's/[][*?\\]/\\&/g')"
+  done
+  IFS=$old_ifs
+  set +f
+  # The folder itself last: its owner tells the next start that all of it is done.
+  find "$folder" -mindepth 1 $xdev \( -path /proc/occ-none "$@" \) -prune \
+    -o -exec chown -h "$owner" {} + && chown -h "$owner" "$folder" \
+    || echo "occ: could not give every file in $folder to $owner" >&2
+}
+
+adopt_mount_owner() {
+  uid=$(id -u opencoder) gid=$(id -g opencoder)
+  want="$uid:$gid"
+  from=${OCC_OWNER_FROM:-}
+  if [ -n "$from" ] && [ -d "$from" ]; then
+    owner=$(stat -c '%u:%g' -- "$from")
+    case $owner in
+      0:*) echo "occ: $from belongs to root on the host: opencode keeps uid $uid" >&2 ;;
+      *) want=$owner ;;
+    esac
+  fi
+  # The volumes keep their files across containers: re-owned only when they are not yet
+  # (first, since the walk of the home below changes their top folders too).
+  for volume in /home/opencoder/workspace /home/opencoder/.local/share/opencode \
+                /home/opencoder/.config/opencode /home/opencoder/.local/state/opencode; do
+    if [ -d "$volume" ] && [ "$(stat -c '%u:%g' -- "$volume")" != "$want" ]; then
+      reown "$want" "$volume"
+    fi
+  done
+  if [ "$want" != "$uid:$gid" ]; then
+    sed -i "s/^opencoder:\([^:]*\):$uid:$gid:/opencoder:\1:$want:/" /etc/passwd
+    sed -i "s/^opencoder:\([^:]*\):$gid:/opencoder:\1:${want#*:}:/" /etc/group
+    reown "$want" /home/opencoder -xdev  # this container's own layer
+  fi
+}
+
+adopt_mount_owner
+
 if [ "${OCC_COCKPIT_ENABLED:-0}" = "1" ]; then
   if [ -x /usr/lib/cockpit/cockpit-ws ]; then
     if [ -n "${OPENCODE_SERVER_PASSWORD:-}" ]; then

@@ -12,6 +12,7 @@ from opencode_cloud.service import DEFAULT_START_TIMEOUT, spec, switch
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.credentials import Credentials, ensure_volumes, login_digest
 from opencode_cloud.service.health import Health, NotHealthy, wait_until_healthy
+from opencode_cloud.service.mounts import verify_mounts
 
 
 @dataclass
@@ -36,12 +37,16 @@ def start(
     timeout: float = DEFAULT_START_TIMEOUT,
     image=None,
     rolled_back: bool = False,
+    mounts_checked: bool = False,
 ) -> StartOutcome:
     """Bring the service up and wait until it is healthy. Idempotent.
 
     ``image`` forces an image (update, rollback); otherwise the settings decide, except that
-    a rolled-back service keeps its image until the next ``occ update``.
+    a rolled-back service keeps its image until the next ``occ update``. The mounted
+    folders are checked first (``mounts_checked``: the caller did, before stopping).
     """
+    if ctx.config.mounts and not mounts_checked:
+        verify_mounts(ctx)  # before anything changes
     if ctx.operation is None:
         switch.recover(ctx)  # an update or start cut off earlier, from any machine
     creds = ensure_volumes(ctx.client, ctx.names)

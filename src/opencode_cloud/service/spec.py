@@ -37,6 +37,7 @@ def settings_summary(config: Config, image_id: str, pinned: bool = False,
         "watchdog": config.watchdog_settings,
         "image_packages": list(config.image_packages),
         "image_dockerfile": config.image_dockerfile,
+        "mounts": list(config.mounts),
     }
 
 
@@ -69,6 +70,8 @@ def configuration_drift(labels: dict[str, str], running_ref: str, config: Config
         differ("cockpit_enabled", was is not None, now is not None)
     elif was != now:
         differ("cockpit_port", was, now)
+    if current.get("mounts", []) != wanted["mounts"]:  # containers from before mounts: none
+        differ("mounts", current.get("mounts", []), wanted["mounts"])
     if current.get("container_env") != wanted["container_env"]:  # digests: no secrets shown
         differ("container_env", f"digest {current.get('container_env')}",
                f"digest {wanted['container_env']}")
@@ -93,6 +96,8 @@ def describe_drift(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
                 changes.append("container_env changed")
             elif key == "login":
                 changes.append("the login changed")
+            elif key == "mounts":
+                changes.append("mounts changed")
             else:
                 changes.append(f"{key} {old.get(key)} -> {new[key]}")
     return changes
@@ -129,6 +134,7 @@ def container_kwargs(
         "OPENCODE_DISABLE_AUTOUPDATE=1",
         f"OCC_COCKPIT_ENABLED={1 if config.cockpit_enabled else 0}",
         *watchdog_environment(config),
+        *mount_environment(config),
     ]
     labels = {
         label("instance"): names.instance,
@@ -149,7 +155,30 @@ def container_kwargs(
     }
     if config.memory_limit:
         kwargs["mem_limit"] = config.memory_limit
+    if config.mounts:
+        kwargs["mounts"] = bind_mounts(config)
     return kwargs
+
+
+def bind_mounts(config: Config) -> list[dict[str, Any]]:
+    """The Engine's Mounts entries: of type bind, which (unlike -v) refuses a missing
+    source instead of creating it as root."""
+    return [{"Type": "bind", "Source": m.host_path, "Target": m.container_path,
+             "ReadOnly": m.read_only} for m in config.mount_list]
+
+
+def mount_environment(config: Config) -> list[str]:
+    """What the entrypoint needs to give opencoder the owner of the first read-write
+    mount, and to leave every mounted folder alone when it re-owns opencoder's own files
+    (image/entrypoint.sh). Paths hold no ':' (config/mounts.py), so it separates them."""
+    from opencode_cloud.service.mounts import owner_mount
+
+    mounts = config.mount_list
+    if not mounts:
+        return []
+    owner = owner_mount(mounts)
+    return [f"OCC_MOUNT_TARGETS={':'.join(m.container_path for m in mounts)}",
+            *([f"OCC_OWNER_FROM={owner.container_path}"] if owner else [])]
 
 
 def url_for(address: str, port: int) -> str:

@@ -51,6 +51,7 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
         "interrupted": None,  # an update or start cut off half-way (service/switch.py)
         "image_packages": list(config.image_packages),  # the running image's, once there
         "image_dockerfile": config.image_dockerfile,
+        "mounts": [m.to_dict() for m in config.mount_list],  # configured (see drift)
     }
     report["docker_version"] = ctx.endpoint.server_version
     marker_attrs = marker()

@@ -38,10 +38,12 @@ def restart_command(timeout: float, batch: int | None, no_canary: bool) -> None:
       occ restart --group production --batch 3
     """
     from opencode_cloud.service.lifecycle import start, stop
+    from opencode_cloud.service.mounts import verify_mounts
 
     def restart(service):
+        verify_mounts(service)  # a missing folder: refused while the service still runs
         stop(service)
-        return start(service, timeout)
+        return start(service, timeout, mounts_checked=True)
 
     hosts = fleet_hosts()
     if hosts is not None:

@@ -75,6 +75,8 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
             ]
         if report["cockpit_url"]:
             pairs.append(("Cockpit", report["cockpit_url"]))
+        if report.get("mounts"):
+            pairs.append(("Mounts", "; ".join(mount_text(m) for m in report["mounts"])))
         pairs += [
             ("Binding", f"{report['bind_address']} ({report['exposure']})"),
             ("Auth", report["auth"]),
@@ -159,6 +161,11 @@ def image_text(report: dict) -> str:
     if report.get("image_dockerfile"):
         extras.append("+ " + report["image_dockerfile"])
     return report["image"] + (f" ({'; '.join(extras)})" if extras else "")
+
+
+def mount_text(mount: dict) -> str:
+    return (f"{mount['host_path']} -> {mount['container_path']}"
+            + (" (read-only)" if mount["read_only"] else ""))
 
 
 def drift_text(drift: dict) -> str:
