@@ -65,9 +65,9 @@ def test_after_an_update_only_the_current_and_the_previous_image_stay() -> None:
         ("f", "used by a container"), ("g", f"also tagged outside {REPO}")]
 
 
-def test_reset_images_takes_every_image_of_the_service_and_the_build_cache() -> None:
+def test_reset_images_takes_every_image_of_the_service() -> None:
     chosen = select_for_reset([ImageEntry.from_df(r) for r in ENGINE], REPO, in_use=set())
-    assert ids(chosen.remove) == ["a", "b", "c", "d", "e", "j"]
+    assert ids(chosen.remove) == ["a", "b", "c", "d", "e"]  # not the build cache j
     assert [(i.short_id[:1], why) for i, why in chosen.keep] == [
         ("f", "used by a container"), ("g", f"also tagged outside {REPO}")]
 
@@ -107,7 +107,7 @@ def test_the_disk_report_names_the_service_images_and_volumes_only() -> None:
     report = disk_report(df, names, REPO, "sha256:" + "a" * 12)
     assert [(i["id"][:1], i["role"]) for i in report["images"]] == [
         ("a", "current"), ("b", "previous"), ("c", "old"), ("d", "old"), ("e", "old"),
-        ("f", "old"), ("g", "old"), ("j", "build cache")]
+        ("f", "old"), ("g", "old")]
     assert report["images"][0] == {"id": "a" * 12, "tags": [f"{REPO}:1.0.3"],
                                    "role": "current", "size_bytes": 100 * MIB,
                                    "unique_bytes": 60 * MIB}

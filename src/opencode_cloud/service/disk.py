@@ -32,9 +32,9 @@ def disk_report(df: dict[str, Any], names: ServiceNames, repository: str,
          "role": role(image, repository, current_image_id),
          "size_bytes": image.size, "unique_bytes": image.unique_size}
         for image in image_entries(df)
-        if is_service_image(image, repository, build_cache=True)
+        if is_service_image(image, repository)
     ]
-    images.sort(key=lambda i: ("current", "previous", "old", "build cache").index(i["role"]))
+    images.sort(key=lambda i: ("current", "previous", "old").index(i["role"]))
     volumes = []
     for raw in df.get("Volumes") or ():
         if not is_service_volume(raw, names):

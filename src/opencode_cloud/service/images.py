@@ -5,8 +5,8 @@ builds has it, and so does an image made FROM one) and it is tagged only in the 
 repository (``image`` of the settings), or not tagged at all (an image a rebuild of the same
 tag left behind). An image also tagged in another repository is somebody else's too and is
 never removed; neither is one that a container (running or stopped, of any service) uses.
-The build stage images the Dockerfile leaves as build cache (label ``stage``) count only
-for ``occ reset --images``: after an update they still speed up the next build.
+The build stage images the Dockerfile leaves as build cache (label ``stage``, no tag) are
+not the service's: they serve every build on that Engine, and are left alone.
 
 The selection is pure (it works on ``/system/df`` entries); :func:`remove_images` is the
 thin part that asks the Engine.
@@ -18,12 +18,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.build import OPENCODE_VERSION_LABEL
 from opencode_cloud.service.context import ServiceContext
 
-STAGE_LABEL = label("stage")  # the Dockerfile's LABEL on its build stage
 PREVIOUS_TAG = "occ-previous"  # service/update.py tags the image it replaced with it
 NO_TAG = "<none>:<none>"
 
@@ -65,10 +63,6 @@ class ImageEntry:
     def name(self) -> str:
         return self.tags[0] if self.tags else self.short_id
 
-    @property
-    def is_build_cache(self) -> bool:
-        return STAGE_LABEL in self.labels and OPENCODE_VERSION_LABEL not in self.labels
-
 
 def tag_repository(tag: str) -> str:
     """``registry:5000/name:tag`` -> ``registry:5000/name``."""
@@ -84,10 +78,8 @@ def image_repository(ref: str) -> str:
     return tag_repository(ref)
 
 
-def is_service_image(image: ImageEntry, repository: str, *, build_cache: bool = False) -> bool:
+def is_service_image(image: ImageEntry, repository: str) -> bool:
     """occ's label, and tagged in ``repository`` (or not tagged: left behind by a rebuild)."""
-    if image.is_build_cache:
-        return build_cache and not image.tags
     if OPENCODE_VERSION_LABEL not in image.labels:
         return False
     return not image.tags or any(tag_repository(t) == repository for t in image.tags)
@@ -109,8 +101,6 @@ def role(image: ImageEntry, repository: str, current_id: str | None) -> str:
         return "current"
     if f"{repository}:{PREVIOUS_TAG}" in image.tags:
         return "previous"
-    if image.is_build_cache:
-        return "build cache"
     return "old"
 
 
@@ -136,11 +126,10 @@ def select_after_update(images: list[ImageEntry], repository: str, current_id: s
 
 def select_for_reset(images: list[ImageEntry], repository: str,
                      in_use: set[str]) -> Selection:
-    """``occ reset --images``: every image of the service and occ's build cache, except
-    those a container uses."""
+    """``occ reset --images``: every image of the service except those a container uses."""
     selection = Selection()
     for image in newest_first(images):
-        if not is_service_image(image, repository, build_cache=True):
+        if not is_service_image(image, repository):
             continue
         if image.id in in_use or image.containers > 0:
             selection.keep.append((image, "used by a container"))

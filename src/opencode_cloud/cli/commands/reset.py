@@ -17,8 +17,8 @@ from opencode_cloud.errors import OccError
     help="Also delete the volumes: workspace, sessions, opencode settings, and the credentials.",
 )
 @click.option("--force", is_flag=True, help="Required with --volumes: really delete them.")
-@click.option("--images", is_flag=True, help="Also remove the service's images and occ's "
-              "build cache on the target (not those a container uses).")
+@click.option("--images", is_flag=True, help="Also remove the service's images on the target "
+              "(not those a container uses).")
 @fleet_options
 @global_options
 def reset_command(volumes: bool, force: bool, images: bool) -> None:
