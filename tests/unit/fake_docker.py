@@ -311,18 +311,27 @@ class FakeAPI:
                 if all or c.status == "running"]
 
     def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> list:
+        """By tag: untag, and delete with the last tag. By ID: delete, which the Engine
+        refuses for an image with more than one tag unless forced."""
         self.client.calls.append(("remove_image", image, force))
-        found = next((i for i in self.images_list() if i.id == image), None)
+        found = next((i for i in self.images_list() if image in (i.id, *i.tags)), None)
         if found is None:
             raise NotFound(f"No such image: {image}")
         if self.users_of(found) and not force:
             raise APIError("409 Client Error", explanation="conflict: unable to delete "
-                           f"{image[7:19]} (must be forced) - image is being used")
-        for ref in list(found.tags):
+                           f"{found.id[7:19]} (must be forced) - image is being used")
+        if image == found.id and len(found.tags) > 1 and not force:
+            raise APIError("409 Client Error", explanation="conflict: unable to delete "
+                           f"{found.id[7:19]} (must be forced) - image is referenced in "
+                           "multiple repositories")
+        for ref in [image] if image in found.tags else list(found.tags):
             self.client.images.by_ref.pop(ref, None)
+            found.tags.remove(ref)
+        if found.tags:
+            return [{"Untagged": image}]
         if found in self.client.images.untagged:
             self.client.images.untagged.remove(found)
-        return [{"Deleted": found.id}]
+        return [{"Untagged": image}, {"Deleted": found.id}]
 
 
 class FakeClient:

@@ -152,6 +152,7 @@ def occ_image(client: FakeClient, ref: str, version: str):
 def test_three_updates_leave_the_current_and_the_previous_image(
         client: FakeClient, reporter: RecordingReporter, svc: ServiceContext) -> None:
     oldest = occ_image(client, "opencode-cloud-sandbox:1.18.31", "1.18.31")
+    client.images.add(oldest, "opencode-cloud-sandbox:stable")  # by ID: refused, 2 tags
     lifecycle.start(svc, image=oldest)
     older = occ_image(client, "opencode-cloud-sandbox:1.18.32", "1.18.32")
     outcome = update.apply_update(svc, svc.container(), older, timeout=10)
@@ -162,7 +163,8 @@ def test_three_updates_leave_the_current_and_the_previous_image(
     outcome = update.apply_update(svc, container, newest, timeout=10)
     assert [i.id for i in outcome.pruned.removed] == [oldest.id]
     assert outcome.pruned.freed_bytes == 100 * MIB
-    assert ("remove_image", oldest.id, False) in client.calls  # never forced
+    assert ("remove_image", "opencode-cloud-sandbox:1.18.31", False) in client.calls
+    assert [c for c in client.calls if c[0] == "remove_image" and c[2]] == []  # not forced
     assert reporter.of("info")[-1] == (
         "Removed 1 old image (opencode-cloud-sandbox:1.18.31); freed 100.0 MiB.")
     left = client.api.images_list()

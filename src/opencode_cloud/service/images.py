@@ -206,8 +206,11 @@ def remove_images(ctx: ServiceContext, selection: Selection, layers_before: int 
 
     removal = Removal(kept=list(selection.keep))
     for image in selection.remove:
+        # By tag, one after the other: the Engine deletes the image with its last tag. By
+        # ID it would refuse an image with two tags (1.0 and occ-previous) unless forced.
         try:
-            ctx.client.api.remove_image(image.id, force=False, noprune=False)
+            for ref in image.tags or (image.id,):
+                ctx.client.api.remove_image(ref, force=False, noprune=False)
         except NotFound:
             continue  # gone meanwhile
         except APIError as exc:
