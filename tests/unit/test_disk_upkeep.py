@@ -106,8 +106,8 @@ def test_the_disk_report_names_the_service_images_and_volumes_only() -> None:
     ]}
     report = disk_report(df, names, REPO, "sha256:" + "a" * 12)
     assert [(i["id"][:1], i["role"]) for i in report["images"]] == [
-        ("a", "current"), ("b", "previous"), ("c", "old"), ("d", "old"), ("e", "old"),
-        ("f", "old"), ("g", "old")]
+        ("a", "current"), ("b", "previous"), ("c", "old"), ("d", "old"), ("f", "old"),
+        ("g", "old")]  # not e: untagged
     assert report["images"][0] == {"id": "a" * 12, "tags": [f"{REPO}:1.0.3"],
                                    "role": "current", "size_bytes": 100 * MIB,
                                    "unique_bytes": 60 * MIB}

@@ -24,7 +24,9 @@ def is_service_volume(raw: dict[str, Any], names: ServiceNames) -> bool:
 
 def disk_report(df: dict[str, Any], names: ServiceNames, repository: str,
                 current_image_id: str | None) -> dict[str, Any]:
-    """Sizes in bytes; ``unique_bytes`` is what only that image uses (shared layers, such
+    """The service's images (tagged in its repository) and volumes.
+
+    Sizes in bytes; ``unique_bytes`` is what only that image uses (shared layers, such
     as the base image's, count in ``size_bytes`` of every image that has them). A volume's
     size is None when the Engine could not count it (another volume driver)."""
     images = [
@@ -32,7 +34,9 @@ def disk_report(df: dict[str, Any], names: ServiceNames, repository: str,
          "role": role(image, repository, current_image_id),
          "size_bytes": image.size, "unique_bytes": image.unique_size}
         for image in image_entries(df)
-        if is_service_image(image, repository)
+        # Untagged ones are occ's leftovers, not attributable to one service (an update or
+        # reset --images removes them when unused).
+        if image.tags and is_service_image(image, repository)
     ]
     images.sort(key=lambda i: ("current", "previous", "old").index(i["role"]))
     volumes = []
