@@ -154,7 +154,7 @@ def test_three_updates_keep_the_current_and_the_previous_image_and_status_shows_
     assert shown[f"{instance}-data"] > 0  # opencode's database and logs
 
     human = ok(service("status", "--disk", "--host", HOST)).stdout
-    assert re.search(rf"Images\s+{re.escape(service.repo)}:{VERSIONS[2]} "
+    assert re.search(rf"Images:\s+{re.escape(service.repo)}:{VERSIONS[2]} "
                      rf"{re.escape(format_bytes(truth_size(df, ids[VERSIONS[2]])))} \(current",
                      human), human
     assert f"{instance}-workspace {format_bytes(truth[f'{instance}-workspace'])}" in human
