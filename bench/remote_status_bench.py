@@ -142,7 +142,8 @@ def main() -> int:
     for name, label, values in (("warm", "warm occ (master reused)", warm),
                                 ("cli", "docker -H ssh:// inspect", cli),
                                 ("cold", "occ, no connection reuse", cold),
-                                ("local", "local occ status", local)):
+                                ("local", "local occ status", local),
+                                ("disk", "warm occ status --disk", disk)):
         runs = ", ".join(f"{v:.0f}" for v in values)
         print(f"  {label:<28} {med[name]:7.0f} ms   runs: {runs}")
     cli_ratio, cold_ratio = med["cli"] / med["warm"], med["cold"] / med["warm"]
