@@ -15,6 +15,7 @@ thin part that asks the Engine.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,35 +109,36 @@ def select_after_update(images: list[ImageEntry], repository: str, current_id: s
                         in_use: set[str]) -> Selection:
     """After an update: keep the current image and the previous one (``--rollback``), and
     any a container uses; remove the service's other images."""
-    selection = Selection()
-    for image in newest_first(images):
-        if not is_service_image(image, repository):
-            continue
+    def pinned(image: ImageEntry) -> str | None:
         why = role(image, repository, current_id)
-        if why in ("current", "previous"):
-            selection.keep.append((image, why))
-        elif image.id in in_use or image.containers > 0:
-            selection.keep.append((image, "used by a container"))
-        elif not only_ours(image, repository):
-            selection.keep.append((image, "also tagged outside " + repository))
-        else:
-            selection.remove.append(image)
-    return selection
+        return why if why in ("current", "previous") else None
+
+    return select(images, repository, in_use, pinned)
 
 
 def select_for_reset(images: list[ImageEntry], repository: str,
                      in_use: set[str]) -> Selection:
     """``occ reset --images``: every image of the service except those a container uses."""
+    return select(images, repository, in_use, lambda image: None)
+
+
+def select(images: list[ImageEntry], repository: str, in_use: set[str],
+           pinned: Callable[[ImageEntry], str | None]) -> Selection:
+    """The service's images, split into those to remove and those kept (with why):
+    ``pinned`` names the ones to keep whatever happens."""
     selection = Selection()
     for image in newest_first(images):
         if not is_service_image(image, repository):
             continue
-        if image.id in in_use or image.containers > 0:
-            selection.keep.append((image, "used by a container"))
-        elif not only_ours(image, repository):
-            selection.keep.append((image, "also tagged outside " + repository))
-        else:
+        why = pinned(image)
+        if why is None and (image.id in in_use or image.containers > 0):
+            why = "used by a container"
+        if why is None and not only_ours(image, repository):
+            why = "also tagged outside " + repository
+        if why is None:
             selection.remove.append(image)
+        else:
+            selection.keep.append((image, why))
     return selection
 
 
