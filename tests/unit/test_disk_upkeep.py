@@ -229,3 +229,12 @@ def test_status_reports_disk_only_when_asked(client: FakeClient, svc: ServiceCon
     disk = collect_status(svc, disk=True)["disk"]
     assert [(i["id"], i["role"]) for i in disk["images"]] == [(image.id[7:19], "current")]
     assert {v["name"] for v in disk["volumes"]} == set(svc.names.volumes)
+
+
+def test_disk_goes_with_one_target_or_json(occ) -> None:
+    """Refused before any connection: --watch and the fleet table have no disk column."""
+    assert occ("host", "add", "db", "192.0.2.5", "--no-verify").returncode == 0
+    for args in (("status", "--disk", "--watch"), ("status", "--disk", "--all")):
+        result = occ(*args)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "--disk shows one target's disk" in result.stderr

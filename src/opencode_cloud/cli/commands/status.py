@@ -40,6 +40,9 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
     from opencode_cloud.service.status import collect_status, format_duration
 
     hosts = fleet_hosts()
+    if disk and (watch or (hosts is not None and not as_json)):
+        raise click.UsageError("--disk shows one target's disk: use it without --watch, "
+                               "and with --json for --group/--all")
     if watch:
         watch_status(hosts, as_json=as_json, interval=interval, count=count)
         return
