@@ -52,4 +52,3 @@ def disk_report(df: dict[str, Any], names: ServiceNames, repository: str,
         "volumes": volumes,
         "volumes_bytes": sum(v["size_bytes"] or 0 for v in volumes),
     }
-
