@@ -10,6 +10,8 @@ A DelayRelay (tests/lab/lab_relay.py) delays every chunk 25 ms each way between
   no reuse      `occ status --host relay` after `occ host disconnect`: a new SSH connection
                 per command, as the original occ does
   local         `occ status` against this machine's Engine (no SSH)
+  warm --disk   `occ status --disk --host relay`: also the disk of the images and volumes
+                (one /system/df beside the inspect; `--json` always asks it)
 
 Goals: warm occ at least 3x faster than docker CLI and than no reuse, and within 1.5x of
 local + two round trips. Needs the lab (sudo scripts/lab up --user $USER) and a local
@@ -111,11 +113,13 @@ def main() -> int:
             docker_cli = ["docker", "-H", "ssh://relay", "inspect", container]
             status_remote = [*occ, "status", "--host", "relay"]
             status_local = [*occ, "status", "--local"]
-            for argv in (status_remote, docker_cli, status_local):
+            status_disk = [*occ, "status", "--disk", "--host", "relay"]
+            for argv in (status_remote, docker_cli, status_local, status_disk):
                 timed(argv, env)  # warm caches, accept the host key once
-            warm, cli, cold, local = [], [], [], []
+            warm, cli, cold, local, disk = [], [], [], [], []
             for _ in range(args.runs):  # interleaved: each figure sees the same machine load
                 warm.append(timed(status_remote, env))
+                disk.append(timed(status_disk, env))
                 cli.append(timed(docker_cli, env))
                 timed([*occ, "host", "disconnect", "relay"], env)
                 cold.append(timed(status_remote, env))
@@ -130,14 +134,16 @@ def main() -> int:
             shutil.rmtree(control, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
     med = {name: statistics.median(values) for name, values in
-           (("warm", warm), ("cli", cli), ("cold", cold), ("local", local))}
+           (("warm", warm), ("cli", cli), ("cold", cold), ("local", local),
+            ("disk", disk))}
     rtt = 2 * args.delay_ms
     budget = 1.5 * (med["local"] + 2 * rtt)
     print(f"occ status over a {rtt:.0f} ms round trip (relay to h1), median of {args.runs}:")
     for name, label, values in (("warm", "warm occ (master reused)", warm),
                                 ("cli", "docker -H ssh:// inspect", cli),
                                 ("cold", "occ, no connection reuse", cold),
-                                ("local", "local occ status", local)):
+                                ("local", "local occ status", local),
+                                ("disk", "warm occ status --disk", disk)):
         runs = ", ".join(f"{v:.0f}" for v in values)
         print(f"  {label:<28} {med[name]:7.0f} ms   runs: {runs}")
     cli_ratio, cold_ratio = med["cli"] / med["warm"], med["cold"] / med["warm"]
@@ -147,6 +153,8 @@ def main() -> int:
         (f"warm occ {med['warm']:.0f} ms vs 1.5 x (local + 2 RTT) = {budget:.0f} ms",
          med["warm"] <= budget),
     ]
+    print(f"  --disk costs {med['disk'] - med['warm']:+.0f} ms over warm status (no goal: "
+          "asked for with --disk or --json only)")
     for text, met in goals:
         print(f"  {text:<52} {'met' if met else 'NOT met'}")
     return 0 if all(met for _, met in goals) else 1

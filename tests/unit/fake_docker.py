@@ -47,6 +47,8 @@ class FakeImage:
         self.id = image_id or f"sha256:{next(_IDS):064x}"
         self.tags = list(tags)
         self.labels = labels or {}
+        self.size = 100 * 1024 * 1024  # what /system/df says it takes; each its own layers
+        self.created = next(_IDS)  # later images are newer
 
     @property
     def short_id(self) -> str:
@@ -65,12 +67,15 @@ class FakeImages:
     def __init__(self, client: FakeClient) -> None:
         self.client = client
         self.by_ref: dict[str, FakeImage] = {}
+        self.untagged: list[FakeImage] = []  # images whose every tag moved elsewhere
 
     def add(self, image: FakeImage, *refs: str) -> FakeImage:
         for ref in refs or image.tags:
             old = self.by_ref.get(ref)
             if old is not None and old is not image and ref in old.tags:
                 old.tags.remove(ref)  # a tag moves, as in Docker
+                if not old.tags:
+                    self.untagged.append(old)
             self.by_ref[ref] = image
             if ref not in image.tags:
                 image.tags.append(ref)
@@ -165,7 +170,7 @@ class FakeContainer:
         ports = {}
         for port, (address, host_port) in self.kwargs.get("ports", {}).items():
             ports[port] = [{"HostIp": address, "HostPort": str(host_port)}]
-        return {"Id": self.id, "Name": f"/{self.name}", "State": state,
+        return {"Id": self.id, "Name": f"/{self.name}", "State": state, "Image": self.image.id,
                 "Config": {"Image": self.image.tags[0] if self.image.tags else self.image.id,
                            "Labels": self.labels},
                 "NetworkSettings": {"Ports": ports}}
@@ -290,6 +295,56 @@ class FakeAPI:
 
     def inspect_container(self, name: str) -> dict:
         return self.client.containers.get(name).attrs
+
+    # -- disk: /system/df, the container list and image removal, as the Engine does them ---
+    def images_list(self) -> list[FakeImage]:
+        unique = {id(i): i for i in self.client.images.by_ref.values()}
+        return list(unique.values()) + [i for i in self.client.images.untagged
+                                        if id(i) not in unique]
+
+    def users_of(self, image: FakeImage) -> int:
+        return sum(1 for c in self.client.containers.by_name.values() if c.image is image)
+
+    def df(self) -> dict:
+        images = self.images_list()
+        return {
+            "LayersSize": sum(i.size for i in images),
+            "Images": [{"Id": i.id, "RepoTags": list(i.tags) or ["<none>:<none>"],
+                        "Labels": dict(i.labels) or None, "Size": i.size, "SharedSize": 0,
+                        "Containers": self.users_of(i), "Created": i.created}
+                       for i in images],
+            "Volumes": [{"Name": v.name, "Labels": v.attrs["Labels"],
+                         "UsageData": {"Size": 4096, "RefCount": 0}}
+                        for v in self.client.volumes.by_name.values()],
+        }
+
+    def containers(self, all: bool = False) -> list[dict]:  # noqa: A002  (the SDK's name)
+        return [{"Id": c.id, "Names": [f"/{c.name}"], "ImageID": c.image.id}
+                for c in self.client.containers.by_name.values()
+                if all or c.status == "running"]
+
+    def remove_image(self, image: str, force: bool = False, noprune: bool = False) -> list:
+        """By tag: untag, and delete with the last tag. By ID: delete, which the Engine
+        refuses for an image with more than one tag unless forced."""
+        self.client.calls.append(("remove_image", image, force))
+        found = next((i for i in self.images_list() if image in (i.id, *i.tags)), None)
+        if found is None:
+            raise NotFound(f"No such image: {image}")
+        if self.users_of(found) and not force:
+            raise APIError("409 Client Error", explanation="conflict: unable to delete "
+                           f"{found.id[7:19]} (must be forced) - image is being used")
+        if image == found.id and len(found.tags) > 1 and not force:
+            raise APIError("409 Client Error", explanation="conflict: unable to delete "
+                           f"{found.id[7:19]} (must be forced) - image is referenced in "
+                           "multiple repositories")
+        for ref in [image] if image in found.tags else list(found.tags):
+            self.client.images.by_ref.pop(ref, None)
+            found.tags.remove(ref)
+        if found.tags:
+            return [{"Untagged": image}]
+        if found in self.client.images.untagged:
+            self.client.images.untagged.remove(found)
+        return [{"Untagged": image}, {"Deleted": found.id}]
 
 
 class FakeClient:

@@ -9,6 +9,8 @@ from typing import Any
 
 from opencode_cloud.errors import OccError
 
+DF_TIMEOUT = 120.0  # a volume with many files takes the Engine long to count
+
 
 class DockerUnavailable(OccError):
     """The Docker Engine of a target cannot be used. ``absent``: nothing answers on its
@@ -110,7 +112,15 @@ class DockerEndpoint:
 
         return self._get_json(f"/volumes/{quote(name)}", lambda api: api.inspect_volume(name))
 
-    def _get_json(self, path: str, through_sdk: Callable[[Any], Any]) -> Any:
+    def system_df(self) -> dict[str, Any]:
+        """``docker system df``: every image's size and shared size, the layer store's total
+        and each volume's use. Costlier than an inspect: the Engine walks the volumes (and,
+        before API 1.42, which ignores ``type``, every container's writable layer)."""
+        return self._get_json("/system/df?type=image&type=volume", lambda api: api.df(),
+                              timeout=DF_TIMEOUT)
+
+    def _get_json(self, path: str, through_sdk: Callable[[Any], Any],
+                  timeout: float = 10.0) -> Any:
         from opencode_cloud.engine.http import unix_socket_path
 
         socket_path = unix_socket_path(self.base_url)
@@ -124,7 +134,7 @@ class DockerEndpoint:
         from opencode_cloud.engine.http import engine_get
 
         try:
-            answer = engine_get(socket_path, path)
+            answer = engine_get(socket_path, path, timeout)
         except OSError as exc:
             raise self.explain(exc) from None
         server = answer.headers.get("server", "")

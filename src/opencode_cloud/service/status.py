@@ -12,8 +12,8 @@ from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.health import docker_health, probe
 
 
-def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
-                   ) -> dict[str, Any]:
+def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None,
+                   disk: bool = False) -> dict[str, Any]:
     """State, health, version, resource use, restarts and drift of the service.
 
     The container's inspect and one sample of its resource use are asked at once (two
@@ -22,9 +22,11 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     not waited for: Docker's one-shot stats can take up to a second (its collection
     interval), and those figures are as good. ``previous``: the
     report of the last refresh (``--watch``), so CPU use is over that interval rather
-    than since the container started.
+    than since the container started. ``disk``: also the disk the images and volumes take
+    (``report["disk"]``, asked beside the inspect: it costs the Engine a walk of the volumes).
     """
     config = ctx.config
+    disk_answer = _disk_usage_beside(ctx) if disk else None
     attrs, sample, marker = _inspect_and_stats(ctx)
     web_url = spec.url_for(config.bind_address, config.opencode_web_port)
     report: dict[str, Any] = {
@@ -57,6 +59,8 @@ def collect_status(ctx: ServiceContext, previous: dict[str, Any] | None = None
     marker_attrs = marker()
     if marker_attrs is not None or attrs is None:  # (a cut-off may have left no container)
         report["interrupted"] = _interrupted(ctx, marker_attrs, attrs)
+    if disk_answer is not None:
+        report["disk"] = disk_answer((attrs or {}).get("Image"))
     if attrs is None:
         return report
 
@@ -151,6 +155,38 @@ def _interrupted(ctx: ServiceContext, marker: dict[str, Any] | None,
 
 
 STATS_TIMEOUT = 10.0
+
+
+def _disk_usage_beside(ctx: ServiceContext):
+    """Starts ``/system/df`` in a thread; returns a function that waits for it and makes
+    the disk report (``{"error": …}`` when the Engine could not count)."""
+    import threading
+
+    from opencode_cloud.errors import OccError
+    from opencode_cloud.service.disk import disk_report
+    from opencode_cloud.service.images import service_repository, system_df
+
+    answer: list[Any] = [None]
+
+    def ask() -> None:
+        try:
+            answer[0] = system_df(ctx)
+        except OccError as exc:
+            answer[0] = exc
+        except Exception as exc:  # noqa: BLE001  disk figures are a detail; state is not
+            answer[0] = OccError(str(exc))
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+
+    def report(current_image_id: str | None) -> dict[str, Any]:
+        worker.join()
+        if isinstance(answer[0], OccError):
+            return {"error": answer[0].message}
+        return disk_report(answer[0], ctx.names, service_repository(ctx),
+                           current_image_id)
+
+    return report
 
 
 def resources(stats: dict[str, Any] | None, uptime: int | None,

@@ -15,9 +15,8 @@ from opencode_cloud.image.refs import repository
 from opencode_cloud.service import switch
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.health import NotHealthy
+from opencode_cloud.service.images import PREVIOUS_TAG, Removal
 from opencode_cloud.service.lifecycle import StartOutcome, is_rolled_back, start
-
-PREVIOUS_TAG = "occ-previous"
 
 
 class UpdateRolledBack(OccError):
@@ -30,6 +29,7 @@ class UpdateOutcome:
     image: str
     opencode_version: str | None
     start: StartOutcome | None = None
+    pruned: Removal | None = None  # old images removed after a successful update
 
     @property
     def summary(self) -> str:
@@ -79,7 +79,28 @@ def apply_update(ctx: ServiceContext, container, new_image, timeout: float) -> U
                 f"update failed; rolled back to {describe(old_image)}, which is healthy again",
                 hint=failure.hint,
             ) from None
-    return UpdateOutcome("updated", describe(new_image), outcome.health.version, outcome)
+    return UpdateOutcome("updated", describe(new_image), outcome.health.version, outcome,
+                         prune_old_images(ctx, new_image.id))
+
+
+def prune_old_images(ctx: ServiceContext, current_id: str) -> Removal | None:
+    """Removes the service's images but the current and the previous one, and says how much
+    that freed. A failure here is a warning: the update itself has succeeded."""
+    from opencode_cloud.service.images import prune_after_update, removal_summary
+
+    try:
+        removal = prune_after_update(ctx, current_id)
+    except OccError as exc:
+        ctx.reporter.warn(f"old images were not removed: {exc.message}")
+        return None
+    for image, reason in removal.failed:
+        ctx.reporter.warn(f"could not remove the old image {image.name}: {reason}")
+    if removal.removed:
+        ctx.reporter.info(removal_summary(removal, "old "))
+    else:
+        ctx.reporter.detail("No old images to remove (the previous one is kept for "
+                            "'occ update --rollback').")
+    return removal
 
 
 def rollback(ctx: ServiceContext, timeout: float) -> UpdateOutcome:

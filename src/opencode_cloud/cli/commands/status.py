@@ -19,9 +19,12 @@ from opencode_cloud.errors import OccError
               metavar="S", help="Seconds between refreshes with --watch (at least 1).")
 @click.option("--count", type=click.IntRange(min=1), metavar="N",
               help="With --watch: stop after N refreshes.")
+@click.option("--disk", is_flag=True, help="Also the disk the service's images and volumes "
+              "take (always in --json; the Engine counts the volumes, which takes a moment).")
 @fleet_options
 @global_options
-def status_command(as_json: bool, watch: bool, interval: float, count: int | None) -> None:
+def status_command(as_json: bool, watch: bool, interval: float, count: int | None,
+                   disk: bool) -> None:
     """Show whether the service runs and answers.
 
     With -q nothing is printed: exit 0 when running and healthy, else 1.
@@ -30,11 +33,16 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
     Examples:
       occ status
       occ status --json
+      occ status --disk
       occ status --group production
     """
+    from opencode_cloud.output.disk import disk_lines
     from opencode_cloud.service.status import collect_status, format_duration
 
     hosts = fleet_hosts()
+    if disk and (watch or (hosts is not None and not as_json)):
+        raise click.UsageError("--disk shows one target's disk: use it without --watch, "
+                               "and with --json for --group/--all")
     if watch:
         watch_status(hosts, as_json=as_json, interval=interval, count=count)
         return
@@ -44,7 +52,7 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
         fleet_status(hosts, as_json)
         return
     service = open_service()
-    report = public(collect_status(service))
+    report = public(collect_status(service, disk=disk or as_json))
     healthy = report["state"] == "running" and report["health"] == "healthy"
     out = printer_of(service)
     if as_json:
@@ -77,6 +85,7 @@ def status_command(as_json: bool, watch: bool, interval: float, count: int | Non
             pairs.append(("Cockpit", report["cockpit_url"]))
         if report.get("mounts"):
             pairs.append(("Mounts", "; ".join(mount_text(m) for m in report["mounts"])))
+        pairs += disk_lines(report.get("disk"))
         pairs += [
             ("Binding", f"{report['bind_address']} ({report['exposure']})"),
             ("Auth", report["auth"]),
@@ -122,7 +131,8 @@ def fleet_status(hosts: list, as_json: bool) -> None:
         out.table(["HOST", "STATE", "HEALTH", "VERSION", "UPTIME", "URL (ON THE HOST)"], rows)
         out.line(counts(results))
 
-    results = run_on_hosts(hosts, service_work(collect_status), as_json=as_json,
+    results = run_on_hosts(hosts, service_work(lambda s: collect_status(s, disk=as_json)),
+                           as_json=as_json,
                            to_json=public, recap=False, exit=False)
     if not as_json and not app_state().quiet:
         render(results)

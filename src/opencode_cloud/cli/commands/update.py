@@ -58,7 +58,9 @@ def update_command(yes: bool, rollback: bool, timeout: float, batch: int | None,
                                                                     timeout)),
                      summary=lambda outcome: outcome.summary,
                      to_json=lambda outcome: {"action": outcome.action, "image": outcome.image,
-                                              "opencode_version": outcome.opencode_version},
+                                              "opencode_version": outcome.opencode_version,
+                                              "pruned": outcome.pruned and
+                                              outcome.pruned.to_json()},
                      rollout=rollout(batch, no_canary))
         return
     service = open_service()
