@@ -152,6 +152,45 @@ def build_sandbox_here(tmp: Path) -> None:
         assert started.returncode == 0, started.stdout + started.stderr
 
 
+SANDBOX = "opencode-cloud-sandbox:1.18.33"
+
+
+@contextlib.contextmanager
+def published_versions(lab: Lab, name: str, versions: tuple[str, ...], extra_mib: int = 1
+                       ) -> Iterator[dict[str, str]]:
+    """Distinct sandbox images in the lab registry as ``REGISTRY/name:VERSION``, without an
+    npm build each: small images FROM the sandbox image built here, each with its own
+    opencode-version label and a file of (n * extra_mib) MiB. Yields {version: image id};
+    afterwards the tags here are removed (the registry keeps its few MiB)."""
+    import io
+
+    import docker
+    from docker.errors import APIError, NotFound
+
+    from opencode_cloud.image.build import OPENCODE_VERSION_LABEL
+
+    local = docker.from_env()
+    ids, refs = {}, []
+    try:
+        for n, version in enumerate(versions, 1):
+            ref = f"{lab.registry.local}/{name}:{version}"
+            dockerfile = (f"FROM {SANDBOX}\nLABEL {OPENCODE_VERSION_LABEL}={version}\n"
+                          f"RUN head -c {n * extra_mib * 2**20} /dev/urandom "
+                          "> /var/tmp/occ-disk-test\n")
+            image, _ = local.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref,
+                                          rm=True, pull=False)
+            refs.append(ref)
+            for line in local.images.push(ref, stream=True, decode=True):
+                assert "error" not in line, line
+            ids[version] = image.id
+        yield ids
+    finally:
+        for ref in refs:
+            with contextlib.suppress(NotFound, APIError):
+                local.images.remove(ref)
+        local.close()
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     """The result of an occ run that must have succeeded (its output in the failure)."""
     assert result.returncode == 0, (result.stdout, result.stderr)

@@ -13,7 +13,6 @@ a real registry. h1 already holds the base layers, so each pull brings only the 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import re
 import uuid
@@ -22,9 +21,15 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 from docker.errors import ImageNotFound, NotFound
-from lab_occ import OccRun, build_sandbox_here, free_port, isolated_occ, ok
+from lab_occ import (
+    OccRun,
+    build_sandbox_here,
+    free_port,
+    isolated_occ,
+    ok,
+    published_versions,
+)
 
-from opencode_cloud.image.build import OPENCODE_VERSION_LABEL
 from opencode_cloud.service.status import format_bytes
 
 if TYPE_CHECKING:
@@ -41,26 +46,9 @@ def published(tmp_path_factory, lab: Lab):
     """The three images in the lab registry; yields (name, {version: image id})."""
     build_sandbox_here(tmp_path_factory.mktemp("build"))
     lab.seed_image(IMAGE, [HOST])
-    local = docker.from_env()
     name = f"occ-disk-{uuid.uuid4().hex[:6]}"
-    ids, refs = {}, []
-    try:
-        for n, version in enumerate(VERSIONS, 1):
-            ref = f"{lab.registry.local}/{name}:{version}"
-            dockerfile = (f"FROM {IMAGE}\nLABEL {OPENCODE_VERSION_LABEL}={version}\n"
-                          f"RUN head -c {n * MIB} /dev/urandom > /var/tmp/occ-disk-test\n")
-            image, _ = local.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=ref,
-                                          rm=True, pull=False)
-            refs.append(ref)
-            for line in local.images.push(ref, stream=True, decode=True):
-                assert "error" not in line, line
-            ids[version] = image.id
+    with published_versions(lab, name, VERSIONS) as ids:
         yield name, ids
-    finally:
-        for ref in refs:  # here only: the registry keeps its few MiB
-            with contextlib.suppress(NotFound, docker.errors.APIError):
-                local.images.remove(ref)
-        local.close()
 
 
 @pytest.fixture
