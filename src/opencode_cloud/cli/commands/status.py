@@ -122,7 +122,10 @@ def fleet_status(hosts: list, as_json: bool) -> None:
         for r in results:
             if r.ok:
                 v = r.value
-                rows.append([r.host, v["state"], v["health"] or "-",
+                # a half-finished switch shows in the row (the details: occ status --host)
+                state = v["state"] + (f" ({v['interrupted']['operation']} unfinished)"
+                                      if v.get("interrupted") else "")
+                rows.append([r.host, state, v["health"] or "-",
                              v["opencode_version"] or "-", format_duration(v["uptime_seconds"]),
                              v["url"]])
             else:
