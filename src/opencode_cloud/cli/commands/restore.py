@@ -50,8 +50,10 @@ def restore_command(file: Path, yes: bool, force: bool, timeout: float,
         done += n
         checker.progress(f"Checking {file.name}", done, size)
 
-    checked = verify(str(file), count)  # nothing is connected or touched before this
-    checker.stop_live()
+    try:
+        checked = verify(str(file), count)  # nothing is connected or touched before this
+    finally:
+        checker.stop_live()
     manifest = checked.manifest
     service = open_service()
     out = printer_of(service)
