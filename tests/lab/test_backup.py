@@ -82,18 +82,21 @@ def file_hashes(lab: Lab, host: str, instance: str, role: str) -> dict[str, tupl
     """path -> (SHA-256, mtime) of every file in one of the service's volumes, read on the
     host itself by a throwaway container of the sandbox image."""
     client = docker_of(lab, host)
+    script = ("cd /v && find . -type f -printf '%T@ %p\\0' | while IFS=' ' read -r -d '' t p; "
+              "do printf '%s %s %s\\n' \"$(sha256sum < \"$p\" | cut -c1-64)\" \"$t\" \"$p\"; "
+              "done")
+    helper = client.containers.create(IMAGE, ["-c", script], entrypoint=["bash"], user="root",
+                                      network_disabled=True, volumes={
+                                          f"{instance}-{role}": {"bind": "/v", "mode": "ro"}})
     try:
-        script = ("cd /v && find . -type f -printf '%T@ %p\\0' | while IFS=' ' read -r -d '' t "
-                  "p; do printf '%s %s %s\\0' \"$(sha256sum < \"$p\" | cut -c1-64)\" \"$t\" "
-                  "\"$p\"; done")
-        out = client.containers.run(IMAGE, ["-c", script], entrypoint=["bash"], user="root",
-                                    remove=True, network_disabled=True,
-                                    volumes={f"{instance}-{role}": {"bind": "/v",
-                                                                    "mode": "ro"}})
+        helper.start()
+        assert helper.wait(timeout=300)["StatusCode"] == 0, helper.logs()
+        out = helper.logs(stdout=True, stderr=False)
     finally:
+        helper.remove(force=True)
         client.close()
     hashes = {}
-    for record in out.decode().split("\0"):
+    for record in out.decode().splitlines():
         if record:
             digest, mtime, path = record.split(" ", 2)
             hashes[path.removeprefix("./")] = (digest, float(mtime))
@@ -207,21 +210,30 @@ def manifest_of(archive: Path) -> dict:
     return verify(str(archive)).manifest
 
 
+def digests(manifest: dict, role: str) -> dict[str, str]:
+    """path -> SHA-256 of every file of one volume in the manifest; a hard link (the
+    second name of a file) has its target's."""
+    entries, prefix = manifest["entries"], f"volumes/{role}/"
+    found = {}
+    for name, entry in entries.items():
+        if name.startswith(prefix) and entry["type"] in ("file", "hardlink"):
+            target = entries[entry["link"]] if entry["type"] == "hardlink" else entry
+            found[name.removeprefix(prefix)] = target["sha256"]
+    return found
+
+
 def test_backup_pauses_opencode_and_resumes_it(moved, pair: OccRun, lab: Lab) -> None:
     out = moved["backup"].stdout
     assert "opencode was paused for" in out, out
     assert oct(moved["archive"].stat().st_mode & 0o777) == "0o600"
-    status = json.loads(ok(pair("status", "--host", "h1", "--json")).stdout)
-    assert (status["state"], status["health"]) == ("running", "healthy"), status
+    assert_resumed(pair, lab, "h1")
     manifest = manifest_of(moved["archive"])
     assert manifest["service_state"] == "running" and manifest["paused_seconds"] > 0
     assert manifest["opencode_version"] == "1.18.33"
     assert set(manifest["volumes"]) == set(ROLES)
     # The workspace on h1 is exactly what the manifest lists (opencode does not write there).
     on_h1 = file_hashes(lab, "h1", pair.instance, "workspace")
-    listed = {name.removeprefix("volumes/workspace/"): entry["sha256"]
-              for name, entry in manifest["entries"].items()
-              if name.startswith("volumes/workspace/") and entry["type"] == "file"}
+    listed = digests(manifest, "workspace")
     assert listed == {path: digest for path, (digest, _) in on_h1.items()}
     assert len(listed) >= 6
 
@@ -229,14 +241,12 @@ def test_backup_pauses_opencode_and_resumes_it(moved, pair: OccRun, lab: Lab) ->
 def test_every_file_arrives_on_h2_with_its_sha256(moved, pair: OccRun, lab: Lab) -> None:
     manifest = manifest_of(moved["archive"])
     rewritten = []
+    files = 0
     for role in ROLES:
         on_h2 = file_hashes(lab, "h2", pair.instance, role)
-        for name, entry in manifest["entries"].items():
-            prefix = f"volumes/{role}/"
-            if not name.startswith(prefix) or entry["type"] != "file":
-                continue
-            path = name.removeprefix(prefix)
-            if path in on_h2 and on_h2[path][0] == entry["sha256"]:
+        for path, digest in digests(manifest, role).items():
+            files += 1
+            if path in on_h2 and on_h2[path][0] == digest:
                 continue
             # Only opencode itself, started on h2 after the restore, may have changed a
             # file since (its database, logs); never one of the workspace.
@@ -244,7 +254,6 @@ def test_every_file_arrives_on_h2_with_its_sha256(moved, pair: OccRun, lab: Lab)
             assert path not in on_h2 or on_h2[path][1] >= moved["restore_started"], \
                 f"{role}/{path} differs on h2 and was not written after the restore"
             rewritten.append(f"{role}/{path}")
-    files = sum(1 for e in manifest["entries"].values() if e["type"] == "file")
     assert len(rewritten) < files / 2, rewritten
     print(f"{files} files compared; rewritten by opencode on h2 since: {rewritten}")
 
@@ -295,7 +304,7 @@ def test_a_target_with_data_is_refused_without_force(moved, pair: OccRun, lab: L
     assert target_state(lab, "h2", pair.instance) == before
 
 
-def test_bad_backup_targets_fail_cleanly_and_h1_keeps_running(moved, pair: OccRun,
+def test_bad_backup_targets_fail_cleanly_and_h1_keeps_running(moved, pair: OccRun, lab: Lab,
                                                               tmp_path: Path) -> None:
     existing = tmp_path / "existing.tar.zst"
     existing.write_bytes(b"an older backup")
@@ -323,5 +332,16 @@ def test_bad_backup_targets_fail_cleanly_and_h1_keeps_running(moved, pair: OccRu
     assert "the disk filled up" in r.stderr and "partial file was removed" in r.stderr
     assert "Traceback" not in r.stderr
     assert list(full.iterdir()) == []
-    status = json.loads(ok(pair("status", "--host", "h1", "--json")).stdout)
+    assert_resumed(pair, lab, "h1")
+
+
+def assert_resumed(run: OccRun, lab: Lab, host: str) -> None:
+    """Running, not paused, and opencode answers (a paused one never would)."""
+    status = json.loads(ok(run("status", "--host", host, "--json")).stdout)
     assert (status["state"], status["health"]) == ("running", "healthy"), status
+    client = docker_of(lab, host)
+    try:
+        state = client.containers.get(f"{run.instance}-sandbox").attrs["State"]
+    finally:
+        client.close()
+    assert (state["Running"], state["Paused"]) == (True, False), state

@@ -69,3 +69,15 @@ def test_the_helper_never_runs_and_mounts_each_volume_by_role() -> None:
     assert "detach" not in kwargs and "ports" not in kwargs
     writable = helper_kwargs(ServiceNames("svc"), "x", ["state"], writable=True)
     assert writable["volumes"]["svc-state"]["mode"] == "rw"
+
+
+def test_a_health_check_that_fell_into_a_pause_is_no_verdict() -> None:
+    from opencode_cloud.service.health import docker_health
+
+    paused = {"State": {"Health": {"Status": "healthy", "Log": [{
+        "ExitCode": -1, "Output": "Container 0123abc is paused, unpause the container "
+        "before exec"}]}}}
+    assert docker_health(paused) is None  # status then asks opencode itself
+    failed = {"State": {"Health": {"Status": "healthy", "Log": [{
+        "ExitCode": 1, "Output": "connection refused"}]}}}
+    assert docker_health(failed).healthy is False

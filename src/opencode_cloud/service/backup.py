@@ -87,7 +87,8 @@ def backup(ctx: ServiceContext, sink: IO[bytes], source: str) -> BackupOutcome:
         try:
             for role in roles:
                 ctx.reporter.activity(f"Copying the {role} volume")
-                writer.add_volume(role, ChunkReader(volume_copy.read_volume(helper, role)))
+                with volume_copy.read_volume(helper, role) as chunks:
+                    writer.add_volume(role, ChunkReader(chunks))
         finally:
             paused_seconds = None
             if paused_at is not None:

@@ -87,6 +87,8 @@ def docker_health(attrs: dict) -> Health | None:
         return None
     last = log[-1]
     output = (last.get("Output") or "").strip()
+    if last.get("ExitCode") == -1 and "is paused" in output:
+        return None  # the check fell into a pause (occ backup): no verdict on opencode
     return parse_probe(output, state["Status"] != "unhealthy" and last.get("ExitCode") == 0)
 
 

@@ -9,6 +9,7 @@ credentials.ensure_volumes would), and the service started and waited for.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -65,10 +66,8 @@ def recreate_volumes(ctx: ServiceContext, credentials: dict | None) -> None:
     for volume in rotated_volumes(ctx.client, ctx.names):
         volume.remove()
     for name in ctx.names.volumes:
-        try:
+        with contextlib.suppress(NotFound):
             ctx.client.volumes.get(name).remove()
-        except NotFound:
-            pass
         labels = {label("instance"): ctx.names.instance}
         if name == ctx.names.credentials_volume and credentials is not None:
             labels |= {USERNAME_LABEL: credentials["username"],

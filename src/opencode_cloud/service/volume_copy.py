@@ -71,10 +71,23 @@ def existing_roles(ctx: ServiceContext) -> list[str]:
     return [role for role in VOLUME_MOUNTS if ctx.names.volume(role) in have]
 
 
-def read_volume(helper, role: str) -> Iterator[bytes]:
-    """Docker's tar of one mounted volume, entries named ``<role>/…``, as chunks."""
-    chunks, _stat = helper.get_archive(f"{MOUNT_ROOT}/{role}", chunk_size=1024 * 1024)
-    return chunks
+@contextlib.contextmanager
+def read_volume(helper, role: str) -> Iterator[Iterator[bytes]]:
+    """Docker's tar of one mounted volume, entries named ``<role>/…``, as chunks.
+
+    The Engine keeps the helper locked until the archive is read to its end or the
+    connection closes, so the response is closed explicitly on the way out (an early stop
+    or a failed write): otherwise removing the helper would wait for that lock. The SDK's
+    ``get_archive`` hides the response, hence its lower-level calls here.
+    """
+    api = helper.client.api
+    response = api._get(api._url("/containers/{0}/archive", helper.id),
+                        params={"path": f"{MOUNT_ROOT}/{role}"}, stream=True)
+    try:
+        api._raise_for_status(response)
+        yield response.iter_content(1024 * 1024)
+    finally:
+        response.close()
 
 
 def holds_data(helper, role: str) -> bool:
@@ -83,17 +96,12 @@ def holds_data(helper, role: str) -> bool:
 
     from opencode_cloud.storage.backup_archive import ChunkReader
 
-    chunks = read_volume(helper, role)
-    try:
-        with tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar:
-            for count, _member in enumerate(tar):
-                if count >= 1:  # the first entry is the mount point itself
-                    return True
-        return False
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
+    with read_volume(helper, role) as chunks, \
+            tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar:
+        for count, _member in enumerate(tar):
+            if count >= 1:  # the first entry is the mount point itself
+                return True
+    return False
 
 
 def write_volumes(helper, stream: Iterator[bytes]) -> None:

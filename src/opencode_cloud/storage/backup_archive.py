@@ -208,7 +208,12 @@ class ArchiveWriter:
         """Copy one volume from Docker's archive of its mount point (entries named
         ``<role>/…``), hashing every file on the way."""
         summary = self.volumes.setdefault(role, VolumeSummary())
-        source = tarfile.open(fileobj=docker_tar, mode="r|", bufsize=CHUNK)
+        with tarfile.open(fileobj=docker_tar, mode="r|", bufsize=CHUNK) as source:
+            self._copy_members(role, source, summary)
+        return summary
+
+    def _copy_members(self, role: str, source: tarfile.TarFile,
+                      summary: VolumeSummary) -> None:
         for member in source:
             top, _, rest = member.name.rstrip("/").partition("/")
             if top != role or member.type not in KINDS:
@@ -235,7 +240,6 @@ class ArchiveWriter:
                 self._tar.addfile(member)
             summary.entries += 1
             self.entries[member.name] = entry_of(member, digest)
-        return summary
 
     def finish(self, credentials: dict[str, str] | None, extra: dict[str, Any]) -> dict:
         """Write the login and the manifest; returns the manifest."""
@@ -285,9 +289,9 @@ class CompressedReader(BufferedReader):
 def _members(path: str, reader: CompressedReader) -> Iterator[tuple[tarfile.TarFile,
                                                                     tarfile.TarInfo]]:
     try:
-        tar = tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK)
-        for member in tar:
-            yield tar, member
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
+            for member in tar:
+                yield tar, member
     except tarfile.TarError as exc:
         raise BadArchive(path, f"its contents are damaged ({exc})") from None
 

@@ -44,6 +44,8 @@ class _Sink:
         self.handle = handle
 
     def write(self, data: bytes) -> int:
+        if self.handle.closed:  # a compressor flushing as it is collected after a failure
+            return len(data)
         try:
             return self.handle.write(data)
         except OSError as exc:
