@@ -338,10 +338,11 @@ def test_bad_backup_targets_fail_cleanly_and_h1_keeps_running(moved, pair: OccRu
 def assert_resumed(run: OccRun, lab: Lab, host: str) -> None:
     """Running, not paused, and opencode answers (a paused one never would)."""
     status = json.loads(ok(run("status", "--host", host, "--json")).stdout)
-    assert (status["state"], status["health"]) == ("running", "healthy"), status
     client = docker_of(lab, host)
     try:
         state = client.containers.get(f"{run.instance}-sandbox").attrs["State"]
     finally:
         client.close()
     assert (state["Running"], state["Paused"]) == (True, False), state
+    assert (status["state"], status["health"]) == ("running", "healthy"), \
+        json.dumps(state.get("Health"), indent=1)

@@ -71,13 +71,17 @@ def test_the_helper_never_runs_and_mounts_each_volume_by_role() -> None:
     assert writable["volumes"]["svc-state"]["mode"] == "rw"
 
 
-def test_a_health_check_that_fell_into_a_pause_is_no_verdict() -> None:
+def test_dockers_unhealthy_after_a_pause_is_no_verdict() -> None:
+    """Pausing stops Docker's health checks and sets "unhealthy" with no failure at all
+    (FailingStreak 0) until the next check, an interval after the unpause."""
     from opencode_cloud.service.health import docker_health
 
-    paused = {"State": {"Health": {"Status": "healthy", "Log": [{
-        "ExitCode": -1, "Output": "Container 0123abc is paused, unpause the container "
-        "before exec"}]}}}
-    assert docker_health(paused) is None  # status then asks opencode itself
-    failed = {"State": {"Health": {"Status": "healthy", "Log": [{
-        "ExitCode": 1, "Output": "connection refused"}]}}}
-    assert docker_health(failed).healthy is False
+    ok_entry = {"ExitCode": 0, "Output": '{"healthy":true,"version":"1.18.33"}'}
+    after_pause = {"State": {"Health": {"Status": "unhealthy", "FailingStreak": 0,
+                                        "Log": [ok_entry]}}}
+    assert docker_health(after_pause) is None  # status then asks opencode itself
+    failing = {"State": {"Health": {"Status": "unhealthy", "FailingStreak": 3, "Log": [
+        {"ExitCode": 1, "Output": "connection refused"}]}}}
+    assert docker_health(failing).healthy is False
+    fine = {"State": {"Health": {"Status": "healthy", "FailingStreak": 0, "Log": [ok_entry]}}}
+    assert docker_health(fine).healthy is True
