@@ -37,11 +37,13 @@ def backup_command(output: Path | None, force: bool, as_json: bool) -> None:
       occ backup -o work.tar.zst
       occ backup --host old -o move.tar.zst && occ restore move.tar.zst --host new
     """
+    from opencode_cloud.engine.target import resolve_host
     from opencode_cloud.service.backup import backup
     from opencode_cloud.storage.backup_file import check_output, output_file
 
     state = app_state()
-    path = output or default_output(state.host if state.host != "local" else None)
+    target = resolve_host(state.host, state.local)  # hosts.json only: no connection yet
+    path = output or default_output(target.name if target is not None else None)
     check_output(path, force)  # before any connection: a bad path costs nothing
     service = open_service()
     source = state.target_host or "this machine"

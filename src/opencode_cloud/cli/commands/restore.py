@@ -37,6 +37,7 @@ def restore_command(file: Path, yes: bool, force: bool, timeout: float,
       occ restore work.tar.zst
       occ backup --host old -o move.tar.zst && occ restore move.tar.zst --host new
     """
+    from opencode_cloud.image.build import OPENCODE_VERSION_LABEL
     from opencode_cloud.service.restore import prepare, restore
     from opencode_cloud.storage.backup_archive import verify
 
@@ -62,6 +63,12 @@ def restore_command(file: Path, yes: bool, force: bool, timeout: float,
                  f"from {manifest.get('source')}, {manifest.get('created')}, opencode "
                  f"{manifest.get('opencode_version') or 'unknown'}; every checksum matches.")
     plan = prepare(service, force)
+    running = (plan.image.labels or {}).get(OPENCODE_VERSION_LABEL)
+    made_with = manifest.get("opencode_version")
+    if made_with and running and made_with != running:
+        out.warn(f"the backup's data comes from opencode {made_with}; the service "
+                 f"{service.endpoint.where} will run opencode {running} "
+                 "(set opencode_version to match, if you need the same)")
     if not yes:
         replaced = "replace its volumes" if plan.occupied else "restore into it"
         confirm_or_fail(f"Stop the service {service.endpoint.where}, {replaced} and start "
