@@ -240,3 +240,20 @@ def test_a_manifest_lists_json_that_round_trips(backup: Path) -> None:
     manifest = ba.verify(str(backup)).manifest
     assert json.loads(json.dumps(manifest)) == manifest
     assert "password" not in json.dumps(manifest)
+
+
+def test_an_entry_under_a_symlink_is_refused(backup: Path, tmp_path: Path) -> None:
+    plain = plain_tar_of(backup)
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(plain), mode="r") as src, \
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for member in src:
+            data = src.extractfile(member) if member.isreg() else None
+            dst.addfile(member, data)
+            if member.name == "volumes/workspace/latest":  # a symlink
+                evil = tarfile.TarInfo("volumes/workspace/latest/x")
+                evil.size = 1
+                dst.addfile(evil, io.BytesIO(b"x"))
+    bad = tmp_path / "through-link.tar.zst"
+    recompress(bad, out.getvalue())
+    refused(bad, "lies under a symbolic link")

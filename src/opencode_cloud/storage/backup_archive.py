@@ -96,6 +96,11 @@ def volume_member_name(name: str) -> tuple[str, str] | None:
     return parts[1], "/".join(parts[2:])
 
 
+def under_symlink(name: str, symlinks: set[str]) -> bool:
+    parts = name.rstrip("/").split("/")
+    return any("/".join(parts[:i]) in symlinks for i in range(1, len(parts)))
+
+
 def entry_of(member: tarfile.TarInfo, digest: str | None) -> dict[str, Any]:
     entry: dict[str, Any] = {"type": KINDS[member.type], "size": member.size if
                              member.isreg() else 0}
@@ -335,6 +340,7 @@ def verify(path: str, on_raw: Callable[[int], None] = lambda n: None) -> Verifie
         seen: dict[str, dict[str, Any]] = {}
         manifest = credentials = None
         credentials_sha = None
+        symlinks: set[str] = set()
         first = True
         for tar, member in _members(path, reader):
             if first:
@@ -358,7 +364,13 @@ def verify(path: str, on_raw: Callable[[int], None] = lambda n: None) -> Verifie
             elif volume_member_name(member.name) is None or member.type not in KINDS or (
                     member.islnk() and volume_member_name(member.linkname) is None):
                 raise BadArchive(path, f"it holds an unexpected entry {member.name!r}")
+            elif under_symlink(member.name, symlinks):
+                # Never written by Docker's archive of a real folder; extracted, it would
+                # write through the link.
+                raise BadArchive(path, f"{member.name!r} lies under a symbolic link")
             else:
+                if member.issym():
+                    symlinks.add(member.name)
                 digest = None
                 if member.isreg():
                     sha = hashlib.sha256()
