@@ -42,6 +42,8 @@ def backup_command(output: Path | None, force: bool, as_json: bool) -> None:
     from opencode_cloud.storage.backup_file import check_output, output_file
 
     state = app_state()
+    if as_json:  # stdout is for the JSON document alone (progress lines would break it)
+        state.quiet = True
     target = resolve_host(state.host, state.local)  # hosts.json only: no connection yet
     path = output or default_output(target.name if target is not None else None)
     check_output(path, force)  # before any connection: a bad path costs nothing

@@ -13,7 +13,7 @@ from opencode_cloud.cli.service_target import (
     printer_of,
     readiness_timeout_option,
 )
-from opencode_cloud.cli.state import global_options, make_reporter
+from opencode_cloud.cli.state import app_state, global_options, make_reporter
 
 
 @click.command("restore", cls=ServiceCommand)
@@ -41,6 +41,8 @@ def restore_command(file: Path, yes: bool, force: bool, timeout: float,
     from opencode_cloud.service.restore import prepare, restore
     from opencode_cloud.storage.backup_archive import verify
 
+    if as_json:  # stdout is for the JSON document alone (progress lines would break it)
+        app_state().quiet = True
     size = file.stat().st_size if file.is_file() else None
     checker = make_reporter()
     checker.step(f"Checking {file}")
