@@ -189,8 +189,9 @@ class ArchiveWriter:
 
         self._zstd = zstandard.ZstdCompressor(level=3, write_checksum=True, threads=-1) \
             .stream_writer(self.sink, closefd=False)
-        self._tar = tarfile.open(fileobj=self._zstd, mode="w|", format=tarfile.PAX_FORMAT,
-                                 bufsize=CHUNK)
+        # tarfile's default buffer: its stream appends to a bytes buffer (copied on every
+        # append), so a large one makes each small file cost a megabyte of copying.
+        self._tar = tarfile.open(fileobj=self._zstd, mode="w|", format=tarfile.PAX_FORMAT)
         self._add_json(HEADER_NAME, self.header)
         return self
 
@@ -213,7 +214,7 @@ class ArchiveWriter:
         """Copy one volume from Docker's archive of its mount point (entries named
         ``<role>/…``), hashing every file on the way."""
         summary = self.volumes.setdefault(role, VolumeSummary())
-        with tarfile.open(fileobj=docker_tar, mode="r|", bufsize=CHUNK) as source:
+        with tarfile.open(fileobj=docker_tar, mode="r|") as source:
             self._copy_members(role, source, summary)
         return summary
 
@@ -294,7 +295,7 @@ class CompressedReader(BufferedReader):
 def _members(path: str, reader: CompressedReader) -> Iterator[tuple[tarfile.TarFile,
                                                                     tarfile.TarInfo]]:
     try:
-        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as tar:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
             for member in tar:
                 yield tar, member
     except tarfile.TarError as exc:
