@@ -87,7 +87,7 @@ def backup(ctx: ServiceContext, sink: IO[bytes], source: str) -> BackupOutcome:
         try:
             for role in roles:
                 ctx.reporter.activity(f"Copying the {role} volume")
-                with volume_copy.read_volume(helper, role) as chunks:
+                with volume_copy.read_volume(ctx, helper, role) as chunks:
                     writer.add_volume(role, ChunkReader(chunks))
         finally:
             paused_seconds = None

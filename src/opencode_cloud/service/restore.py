@@ -43,7 +43,8 @@ def prepare(ctx: ServiceContext, force: bool) -> RestorePlan:
     if roles:
         ctx.reporter.step("Looking at the volumes there")
         with volume_copy.volume_helper(ctx, image.id, roles, writable=False) as helper:
-            occupied = [ctx.names.volume(r) for r in roles if volume_copy.holds_data(helper, r)]
+            occupied = [ctx.names.volume(r) for r in roles
+                        if volume_copy.holds_data(ctx, helper, r)]
     if occupied and not force:
         raise OccError(f"the service's volumes {ctx.endpoint.where} hold data: "
                        f"{', '.join(occupied)}",

@@ -71,32 +71,19 @@ def existing_roles(ctx: ServiceContext) -> list[str]:
     return [role for role in VOLUME_MOUNTS if ctx.names.volume(role) in have]
 
 
-@contextlib.contextmanager
-def read_volume(helper, role: str) -> Iterator[Iterator[bytes]]:
-    """Docker's tar of one mounted volume, entries named ``<role>/…``, as chunks.
-
-    The Engine keeps the helper locked until the archive is read to its end or the
-    connection closes, so the response is closed explicitly on the way out (an early stop
-    or a failed write): otherwise removing the helper would wait for that lock. The SDK's
-    ``get_archive`` hides the response, hence its lower-level calls here.
-    """
-    api = helper.client.api
-    response = api._get(api._url("/containers/{0}/archive", helper.id),
-                        params={"path": f"{MOUNT_ROOT}/{role}"}, stream=True)
-    try:
-        api._raise_for_status(response)
-        yield response.iter_content(1024 * 1024)
-    finally:
-        response.close()
+def read_volume(ctx: ServiceContext, helper, role: str):
+    """Docker's tar of one mounted volume, entries named ``<role>/…``: a context manager
+    yielding its pieces (see DockerEndpoint.container_archive)."""
+    return ctx.endpoint.container_archive(helper.id, f"{MOUNT_ROOT}/{role}")
 
 
-def holds_data(helper, role: str) -> bool:
+def holds_data(ctx: ServiceContext, helper, role: str) -> bool:
     """Does the volume hold anything at all? Reads only its first entries."""
     import tarfile
 
     from opencode_cloud.storage.backup_archive import ChunkReader
 
-    with read_volume(helper, role) as chunks, \
+    with read_volume(ctx, helper, role) as chunks, \
             tarfile.open(fileobj=ChunkReader(chunks), mode="r|") as tar:
         for count, _member in enumerate(tar):
             if count >= 1:  # the first entry is the mount point itself
