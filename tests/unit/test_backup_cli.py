@@ -85,3 +85,15 @@ def test_dockers_unhealthy_after_a_pause_is_no_verdict() -> None:
     assert docker_health(failing).healthy is False
     fine = {"State": {"Health": {"Status": "healthy", "FailingStreak": 0, "Log": [ok_entry]}}}
     assert docker_health(fine).healthy is True
+
+
+def test_restore_refuses_an_archive_from_a_newer_occ(nowhere: OccRunner, tmp_path: Path) -> None:
+    from opencode_cloud.storage.backup_archive import header
+    from tests.unit.test_backup_archive import write_backup
+
+    newer = tmp_path / "newer.tar.zst"
+    write_backup(newer, {**header("h1", "opencode-cloud"), "occ_version": "99.1.0"})
+    r = nowhere("restore", str(newer), "--yes", "--force")
+    assert r.returncode == 1
+    assert "made by occ 99.1.0, newer than this occ" in r.stderr, r.stderr
+    assert "Update occ" in r.stderr and "Traceback" not in r.stderr
