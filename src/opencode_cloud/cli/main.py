@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "open": (f"{_C}.open:open_command", "Open the web UI here (SSH-forwarded for a host)."),
     "cockpit": (f"{_C}.cockpit:cockpit_command", "Open the Cockpit web console."),
     "reset": (f"{_C}.reset:reset_command", "Remove the container (volumes need --force)."),
+    "backup": (f"{_C}.backup:backup_command", "Back up the service's volumes and login."),
+    "restore": (f"{_C}.restore:restore_command", "Restore a backup (moves to another host)."),
     "exec": (f"{_C}.exec:exec_command", "Run a command in the sandbox."),
     "shell": (f"{_C}.exec:shell_command", "An interactive shell in the sandbox."),
     "mount": (f"{_C}.mount:mount_group", "Mount folders of the target into the sandbox."),

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,6 +146,43 @@ class DockerEndpoint:
         if answer.status != 200:
             raise OccError(f"Docker {self.where} refused: {answer.body.decode(errors='replace')}")
         return answer.json()
+
+    @contextlib.contextmanager
+    def container_archive(self, container_id: str, path: str) -> Iterator[Iterator[bytes]]:
+        """Docker's tar of ``path`` in a container (``GET /containers/ID/archive``), as
+        pieces, read to its proven end. The Engine keeps the container locked until the
+        answer is read or its connection closed: leaving the block closes it."""
+        from urllib.parse import quote
+
+        from opencode_cloud.engine.http import BadAnswer, engine_stream, unix_socket_path
+
+        url = f"/containers/{quote(container_id)}/archive?path={quote(path)}"
+        socket_path = unix_socket_path(self.base_url)
+        if socket_path is None:  # tcp:// and the like: through the SDK
+            api = self.client().api
+            response = api._get(api._url("/containers/{0}/archive", container_id),
+                                params={"path": path}, stream=True)
+            try:
+                api._raise_for_status(response)
+                yield response.iter_content(1024 * 1024)
+            finally:
+                response.close()
+            return
+        def explained(pieces: Iterator[bytes]) -> Iterator[bytes]:
+            try:
+                yield from pieces
+            except (OSError, BadAnswer) as exc:  # the answer broke off: why?
+                raise self.explain(exc) from None
+
+        with contextlib.ExitStack() as stack:
+            try:
+                status, body = stack.enter_context(engine_stream(socket_path, url))
+            except (OSError, BadAnswer) as exc:
+                raise self.explain(exc) from None
+            if status != 200:
+                text = b"".join(explained(body)).decode(errors="replace")
+                raise OccError(f"Docker {self.where} refused to copy {path}: {text}")
+            yield explained(body)
 
     def close(self) -> None:
         if self._client is not None:

@@ -9,8 +9,10 @@ so reading to the end gives the whole answer. Everything else goes through the S
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,3 +71,57 @@ def unix_socket_path(base_url: str | None) -> str | None:
     if base_url and base_url.startswith("unix://"):
         return base_url.removeprefix("unix://")
     return None
+
+
+def read_chunked(reader) -> Iterator[bytes]:
+    """The body of an HTTP/1.1 chunked answer, piece by piece. Its last, empty chunk is
+    what proves the body whole: an answer cut anywhere raises BadAnswer."""
+    while True:
+        line = reader.readline(1024)
+        if not line.endswith(b"\r\n"):
+            raise BadAnswer("the Engine's answer ended early")
+        try:
+            size = int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            raise BadAnswer(f"bad chunk size {line[:40]!r}") from None
+        if size == 0:
+            while reader.readline(1024) not in (b"\r\n", b""):  # trailers, if any
+                pass
+            return
+        data = reader.read(size)
+        if len(data) != size or reader.read(2) != b"\r\n":
+            raise BadAnswer("the Engine's answer ended early")
+        yield data
+
+
+@contextlib.contextmanager
+def engine_stream(socket_path: str, path: str, timeout: float = 120.0
+                  ) -> Iterator[tuple[int, Iterator[bytes]]]:
+    """``GET path`` whose body is streamed: (status, body pieces). For large answers
+    (a volume's tar): the Docker SDK decodes a chunked body at about 40 MB/s, a buffered
+    socket file several times faster. Raises OSError when nothing answers."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(socket_path)
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
+                     .encode())
+        with sock.makefile("rb", buffering=1024 * 1024) as reader:
+            head = b""
+            while not head.endswith(b"\r\n\r\n"):
+                line = reader.readline(8192)
+                if not line:
+                    raise BadAnswer("the Engine closed the connection before answering")
+                head += line
+                if len(head) > 65536:
+                    raise BadAnswer("the Engine's answer has too long a header")
+            answer = parse_answer(head)
+            chunked = "chunked" in answer.headers.get("transfer-encoding", "").lower()
+            if chunked:
+                body = read_chunked(reader)
+            else:
+                length = answer.headers.get("content-length")
+                body = iter([reader.read(int(length)) if length else reader.read(MAX_ANSWER)])
+            yield answer.status, body
+    finally:
+        sock.close()

@@ -87,6 +87,10 @@ def docker_health(attrs: dict) -> Health | None:
         return None
     last = log[-1]
     output = (last.get("Output") or "").strip()
+    if state["Status"] == "unhealthy" and state.get("FailingStreak") == 0:
+        # Not a verdict: Docker marks a container unhealthy whenever it stops the checks
+        # (a pause, as occ backup makes), and the next check comes an interval later.
+        return None
     return parse_probe(output, state["Status"] != "unhealthy" and last.get("ExitCode") == 0)
 
 

@@ -61,6 +61,9 @@ def start(
     if existing is not None:
         current = running_summary(existing)
         if current == wanted:
+            if existing.status == "paused":  # e.g. a backup whose connection dropped
+                existing.unpause()
+                existing.reload()
             if existing.status == "running":
                 health = wait_until_healthy(ctx, existing, timeout)
                 return StartOutcome("already-running", health, creds, [])
