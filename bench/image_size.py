@@ -16,7 +16,6 @@ import io
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from opencode_cloud.config.model import Config  # noqa: E402
 from opencode_cloud.image.build import BASE_IMAGE, build_inputs  # noqa: E402
+from opencode_cloud.image.custom import context_tar as context_of  # noqa: E402
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")  # this machine's TLS-inspecting proxy
 TAG = "occ-bench-image"
@@ -34,17 +34,6 @@ def git_show(ref: str, path: str) -> bytes:
     return subprocess.run(
         ["git", "-C", str(ROOT), "show", f"{ref}:{path}"], capture_output=True, check=True
     ).stdout
-
-
-def context_of(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in sorted(files.items()):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o755 if name.endswith(".sh") else 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def build(

@@ -89,6 +89,16 @@ def service(tmp_path_factory, docker_client):
     svc.cleanup()
 
 
+def untag_repository(client, repository: str) -> None:
+    """Remove every tag of ``repository`` (a test's own image name). Tags only: the image
+    itself may also be the shared default image under another name."""
+    for found in client.images.list(name=repository):
+        for tag in found.tags:
+            if tag.startswith(repository + ":"):
+                with contextlib.suppress(Exception):
+                    client.images.remove(tag)
+
+
 def http_status(url: str, auth: tuple[str, str] | None = None) -> int:
     import base64
     import urllib.error

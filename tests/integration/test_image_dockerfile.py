@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
+
+from tests.integration.conftest import untag_repository
 
 
 def test_own_dockerfile_on_top_of_occs_image(service, docker_client, tmp_path):
@@ -52,8 +53,4 @@ def test_own_dockerfile_on_top_of_occs_image(service, docker_client, tmp_path):
     finally:
         service("config", "set", "image_dockerfile", "")
         service("reset")
-        for found in docker_client.images.list(name=image):
-            for tag in found.tags:
-                if tag.startswith(image + ":"):
-                    with contextlib.suppress(Exception):
-                        docker_client.images.remove(tag)
+        untag_repository(docker_client, image)

@@ -4,8 +4,9 @@ above it comes from the build cache of the default image)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
+
+from tests.integration.conftest import untag_repository
 
 
 def test_python3_comes_with_image_packages_and_goes_without(service, docker_client):
@@ -49,9 +50,4 @@ def test_python3_comes_with_image_packages_and_goes_without(service, docker_clie
     finally:
         service("config", "set", "image_packages", "[]")
         service("reset")
-        # Untag only: the plain image is the very image of the default name.
-        for found in docker_client.images.list(name=image):
-            for tag in found.tags:
-                if tag.startswith(image + ":"):
-                    with contextlib.suppress(Exception):
-                        docker_client.images.remove(tag)
+        untag_repository(docker_client, image)

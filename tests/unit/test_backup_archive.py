@@ -112,6 +112,21 @@ def plain_tar_of(backup: Path) -> bytes:
     return zstandard.ZstdDecompressor().stream_reader(backup.open("rb")).read()
 
 
+def rewritten(backup: Path, change) -> bytes:
+    """The backup's tar with ``change(member, extra)`` applied to each entry; ``extra`` is
+    a list the change may append ``(TarInfo, bytes)`` to, written after that entry."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(plain_tar_of(backup)), mode="r") as src, \
+            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for member in src:
+            data = src.extractfile(member) if member.isreg() else None
+            extra: list = []
+            dst.addfile(change(member, extra), data)
+            for info, payload in extra:
+                dst.addfile(info, io.BytesIO(payload))
+    return out.getvalue()
+
+
 def recompress(path: Path, data: bytes) -> None:
     path.write_bytes(zstandard.ZstdCompressor().compress(data))
 
@@ -182,17 +197,12 @@ def test_an_archive_from_a_newer_occ_is_refused(tmp_path: Path) -> None:
 
 def test_an_entry_that_could_leave_its_volume_is_refused(backup: Path, tmp_path: Path) -> None:
     for name in ("volumes/workspace/../../etc/x", "volumes/other/x", "/etc/passwd"):
-        plain = plain_tar_of(backup)
-        out = io.BytesIO()
-        with tarfile.open(fileobj=io.BytesIO(plain), mode="r") as src, \
-                tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
-            for member in src:
-                data = src.extractfile(member) if member.isreg() else None
-                if member.name == "volumes/workspace/a.txt":
-                    member.name = name
-                dst.addfile(member, data)
+        def rename(member, dst, name=name):
+            if member.name == "volumes/workspace/a.txt":
+                member.name = name
+            return member
         bad = tmp_path / "escape.tar.zst"
-        recompress(bad, out.getvalue())
+        recompress(bad, rewritten(backup, rename))
         with pytest.raises(ba.BadArchive):
             ba.verify(str(bad))
 
@@ -243,17 +253,12 @@ def test_a_manifest_lists_json_that_round_trips(backup: Path) -> None:
 
 
 def test_an_entry_under_a_symlink_is_refused(backup: Path, tmp_path: Path) -> None:
-    plain = plain_tar_of(backup)
-    out = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(plain), mode="r") as src, \
-            tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as dst:
-        for member in src:
-            data = src.extractfile(member) if member.isreg() else None
-            dst.addfile(member, data)
-            if member.name == "volumes/workspace/latest":  # a symlink
-                evil = tarfile.TarInfo("volumes/workspace/latest/x")
-                evil.size = 1
-                dst.addfile(evil, io.BytesIO(b"x"))
+    def through_the_link(member, dst):
+        if member.name == "volumes/workspace/latest":  # a symlink: one entry after it
+            evil = tarfile.TarInfo("volumes/workspace/latest/x")
+            evil.size = 1
+            dst.append((evil, b"x"))
+        return member
     bad = tmp_path / "through-link.tar.zst"
-    recompress(bad, out.getvalue())
+    recompress(bad, rewritten(backup, through_the_link))
     refused(bad, "lies under a symbolic link")

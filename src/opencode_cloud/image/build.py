@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import tarfile
 from dataclasses import dataclass
 from importlib import resources
 
@@ -17,7 +16,13 @@ from opencode_cloud import __version__
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.labels import label
 from opencode_cloud.errors import OccError
-from opencode_cloud.image.custom import BASE_ARG, CustomInputs, DockerfileError, read_custom
+from opencode_cloud.image.custom import (
+    BASE_ARG,
+    CustomInputs,
+    DockerfileError,
+    context_tar,
+    read_custom,
+)
 from opencode_cloud.image.refs import image_ref, service_ref
 from opencode_cloud.image.trust import ExtraCA, certificate_hint, resolve_extra_ca
 from opencode_cloud.report import Reporter
@@ -52,15 +57,7 @@ class BuildInputs:
         return sha.hexdigest()[:32]
 
     def context_tar(self) -> bytes:
-        """The build context as an uncompressed tar, for the Engine's /build endpoint."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for name, data in sorted(self.files.items()):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mode = 0o755 if name.endswith(".sh") else 0o644
-                tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
+        return context_tar(self.files)
 
 
 def build_inputs(config: Config) -> BuildInputs:

@@ -90,14 +90,20 @@ class CustomInputs:
         return sha.hexdigest()[:32]
 
     def context_tar(self) -> bytes:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            for name, data in sorted(self.files.items()):
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                info.mode = 0o644
-                tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
+        return context_tar(self.files)
+
+
+def context_tar(files: dict[str, bytes]) -> bytes:
+    """A build context as an uncompressed tar, for the Engine's /build endpoint (scripts,
+    ``*.sh``, executable)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755 if name.endswith(".sh") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
 
 
 def read_custom(setting: str, image: str) -> CustomInputs:
