@@ -387,7 +387,7 @@ def test_a_wedged_opencode_is_restarted_by_the_watchdog(remote: OccRun, lab_dock
     before = status_of(remote)["restarts"]
     stopped = ok(remote("exec", "--host", HOST, "--user", "root", "--", "sh", "-c",
                         'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = opencode ]'
-                        ' && kill -STOP ${p#/proc/} && echo ${p#/proc/}; done'))
+                        ' && kill -STOP ${p#/proc/} && echo ${p#/proc/}; done; true'))
     assert stopped.stdout.split(), "no opencode process found to stop"
     started = time.monotonic()
     report = wait_for(remote, lambda rep: rep["restarts"] > before

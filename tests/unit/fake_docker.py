@@ -133,7 +133,7 @@ class FakeVolumes:
 class FakeContainer:
     """A container whose health answers and start failures a test chooses.
 
-    ``exec_answers``: what each probe (``exec_run``) returns in turn, an exception to raise
+    ``exec_answers``: what each exec (a probe) returns in turn, an exception to raise
     or a ``(code, bytes)`` pair; the last one repeats. ``start_error`` is raised by the next
     ``start()``; ``stop_after_start`` makes it exit right after starting (a crash).
     """
@@ -148,6 +148,7 @@ class FakeContainer:
         self.id = f"{next(_IDS):064x}"
         self.status = "created"
         self.exit_code = 0
+        self.restart_count = 0
         self.exec_answers: list[Any] = [HEALTHY]
         self.execs: list[tuple[list[str], str | None]] = []
         self.start_error: Exception | None = None
@@ -161,8 +162,10 @@ class FakeContainer:
     # -- what the SDK's Container offers ----------------------------------------------------
     @property
     def attrs(self) -> dict:
-        running = self.status == "running"
+        # Docker counts a container in a restart loop as running (State.Restarting too).
+        running = self.status in ("running", "restarting")
         state: dict[str, Any] = {"Status": self.status, "Running": running,
+                                 "Restarting": self.status == "restarting",
                                  "ExitCode": self.exit_code,
                                  "StartedAt": self.started_at}
         if self.health_log is not None:
@@ -171,6 +174,7 @@ class FakeContainer:
         for port, (address, host_port) in self.kwargs.get("ports", {}).items():
             ports[port] = [{"HostIp": address, "HostPort": str(host_port)}]
         return {"Id": self.id, "Name": f"/{self.name}", "State": state, "Image": self.image.id,
+                "RestartCount": self.restart_count,
                 "Config": {"Image": self.image.tags[0] if self.image.tags else self.image.id,
                            "Labels": self.labels},
                 "NetworkSettings": {"Ports": ports}}
@@ -194,6 +198,8 @@ class FakeContainer:
 
     def rename(self, name: str) -> None:
         self.client.calls.append(("rename", self.name, name))
+        if self.status == "restarting":  # what the Engine answers between two restarts
+            raise APIError("409 Client Error", explanation=f"sandbox {'d' * 64} not found")
         if name in self.client.containers.by_name:
             raise APIError(f"Conflict. The container name \"/{name}\" is already in use")
         self.client.containers.by_name.pop(self.name, None)
@@ -206,14 +212,6 @@ class FakeContainer:
             raise NotFound(f"no such container: {self.name}")
         self.removed = True
         self.client.containers.by_name.pop(self.name, None)
-
-    def exec_run(self, cmd: list[str], user: str | None = None) -> tuple[int, bytes]:
-        self.execs.append((cmd, user))
-        answer = self.exec_answers[0] if len(self.exec_answers) == 1 else \
-            self.exec_answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
 
     def logs(self, **kwargs: Any) -> Any:
         self.log_calls.append(kwargs)
@@ -272,6 +270,7 @@ class FakeAPI:
         self.pulls: list[str] = []
         self.build_stream: Iterable[dict] | Exception | None = None  # None: success
         self.pull_stream: Iterable[dict] | Exception | None = None
+        self.execs: dict[str, tuple[int, bytes]] = {}
 
     def build(self, **kwargs: Any) -> Iterable[dict]:
         kwargs["context"] = kwargs["fileobj"].read()
@@ -295,6 +294,32 @@ class FakeAPI:
 
     def inspect_container(self, name: str) -> dict:
         return self.client.containers.get(name).attrs
+
+    # -- exec, as occ runs it (engine/exec_stream.py): a real socket carries Docker's frames
+    def exec_create(self, container_id: str, cmd: list[str], user: str = "", **_: Any) -> dict:
+        container = next(c for c in self.client.containers.by_name.values()
+                         if c.id == container_id)
+        container.execs.append((cmd, user))
+        answer = container.exec_answers[0] if len(container.exec_answers) == 1 else \
+            container.exec_answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        self.execs[f"exec{len(self.execs)}"] = answer
+        return {"Id": f"exec{len(self.execs) - 1}"}
+
+    def exec_start(self, exec_id: str, tty: bool = False, socket: bool = False) -> Any:
+        import socket as sockets
+        import struct
+
+        ours, theirs = sockets.socketpair()
+        _code, output = self.execs[exec_id]
+        output = output or b""
+        theirs.sendall(output if tty else struct.pack(">BxxxL", 1, len(output)) + output)
+        theirs.close()
+        return ours
+
+    def exec_inspect(self, exec_id: str) -> dict:
+        return {"ExitCode": self.execs[exec_id][0]}
 
     # -- disk: /system/df, the container list and image removal, as the Engine does them ---
     def images_list(self) -> list[FakeImage]:
@@ -440,8 +465,12 @@ class EngineSocket:
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
                 request = self.rfile.readline().decode()
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass
+                length = 0
+                while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                self.rfile.read(length)  # unread, it would make the close a reset
                 target = request.split()[1]
                 owner.requests.append(target)
                 status, body, headers = owner.routes.get(target, (404, b'{"message": '

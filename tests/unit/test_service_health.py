@@ -43,12 +43,9 @@ def test_probe_of_a_container_that_went_away(container) -> None:
     assert health.probe(container) == health.Health(False, detail="container abc is not running")
 
 
-def test_a_long_unexpected_answer_is_cut() -> None:
-    class Chatty:
-        def exec_run(self, cmd, user):
-            return 0, b"x" * 1000
-
-    assert health.probe(Chatty()).detail == "unexpected answer: " + "x" * 200
+def test_a_long_unexpected_answer_is_cut(container) -> None:
+    container.exec_answers = [(0, b"x" * 1000)]
+    assert health.probe(container).detail == "unexpected answer: " + "x" * 200
 
 
 def state(status: str | None, *log: dict) -> dict:
@@ -111,6 +108,25 @@ def test_wait_stops_when_the_container_exits(svc: ServiceContext, container,
                                      "answered")
     assert failure.value.hint == "Its last log lines:\n(no output)"
     assert container.execs == [] and clock.sleeps == []
+
+
+def test_wait_stops_when_the_container_keeps_exiting(svc: ServiceContext, container,
+                                                    clock: FakeClock) -> None:
+    """A restart loop counts as running for Docker; a few restarts in, occ gives up."""
+    container.status, container.exit_code = "restarting", 3
+    container.exec_answers = [(1, b"Error: container is restarting")]
+    container.log_bytes = b"broken\n"
+
+    def restarted() -> None:
+        container.restart_count += 1
+
+    container.reload = restarted
+    with pytest.raises(health.NotHealthy) as failure:
+        health.wait_until_healthy(svc, container, timeout=60)
+    assert failure.value.message == ("the container keeps exiting (exit code 3) before "
+                                     "opencode answered")
+    assert failure.value.hint == "Its last log lines:\nbroken"
+    assert len(container.execs) == health.RESTARTS_GIVING_UP
 
 
 def test_last_logs_when_the_engine_cannot_give_them(container) -> None:

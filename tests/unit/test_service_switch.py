@@ -112,6 +112,20 @@ def test_a_failed_create_brings_the_old_container_back(client: FakeClient) -> No
     assert "t1-operation" not in client.volumes.by_name
 
 
+def test_a_container_in_a_restart_loop_is_stopped_before_it_is_put_aside(
+        client: FakeClient) -> None:
+    """Docker refuses to rename it between two restarts ("sandbox ... not found"), which
+    left a host whose update had failed unable to start again."""
+    from opencode_cloud.config.model import Config
+
+    broken = started(client)
+    broken.status = "restarting"
+    outcome = lifecycle.start(service_context(client, Config(opencode_web_port=3111)))
+    assert outcome.action == "recreated" and outcome.health.healthy
+    assert ("stop", "t1-sandbox", 30) in client.calls and broken.removed
+    assert sorted(client.containers.by_name) == ["t1-sandbox"]
+
+
 def test_reset_removes_what_a_cut_off_left(client: FakeClient) -> None:
     from opencode_cloud.config.model import Config
 

@@ -11,6 +11,7 @@ import json
 import time
 from dataclasses import dataclass
 
+from opencode_cloud.engine.exec_stream import run_collected
 from opencode_cloud.errors import OccError
 from opencode_cloud.service.context import ServiceContext
 
@@ -19,6 +20,7 @@ PROBE = ["/usr/local/bin/occ-entrypoint", "probe"]
 # short timeout so readiness is seen within a second of it.
 READINESS_PROBE_SECONDS = 1
 STATUS_PROBE_SECONDS = 4
+RESTARTS_GIVING_UP = 3  # restarts seen while waiting that mean a container cannot start
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def parse_probe(output: str, ok: bool) -> Health | None:
 
 def probe(container, max_seconds: int = STATUS_PROBE_SECONDS) -> Health:
     try:
-        code, output = container.exec_run([*PROBE, str(max_seconds)], user="opencoder")
+        code, output = run_collected(container.client.api, container.id,
+                                     [*PROBE, str(max_seconds)], user="opencoder")
     except Exception as exc:  # the container stopped between our checks
         return Health(False, detail=str(exc))
     text = (output or b"").decode(errors="replace").strip()
@@ -102,12 +105,19 @@ def wait_until_healthy(ctx: ServiceContext, container, timeout: float) -> Health
     """Poll until the health endpoint answers; on failure include the last log lines."""
     deadline = time.monotonic() + timeout
     ctx.reporter.step("Waiting for opencode to answer")
+    restarts_before = None
     while True:
         container.reload()
         state = container.attrs["State"]
-        if not state.get("Running"):
+        restarts = container.attrs.get("RestartCount") or 0
+        restarts_before = restarts if restarts_before is None else restarts_before
+        # A restart loop counts as running; a restart or two is Docker's restart policy
+        # at work (an OOM kill), more is an opencode that cannot start.
+        looping = restarts - restarts_before >= RESTARTS_GIVING_UP
+        if not state.get("Running") or looping:
+            ended = "keeps exiting" if looping else "stopped"
             raise NotHealthy(
-                f"the container stopped (exit code {state.get('ExitCode')}) before opencode "
+                f"the container {ended} (exit code {state.get('ExitCode')}) before opencode "
                 "answered",
                 hint="Its last log lines:\n" + last_logs(container),
             )

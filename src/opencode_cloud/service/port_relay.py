@@ -15,6 +15,7 @@ import contextlib
 import socket
 import threading
 
+from opencode_cloud.engine.exec_stream import STDOUT, open_exec
 from opencode_cloud.service.context import ServiceContext
 
 # Joins the container's 127.0.0.1:$1 and copies both ways until either side ends.
@@ -49,8 +50,6 @@ class PortRelay:
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
     def _serve(self, client: socket.socket) -> None:
-        from docker.utils.socket import frames_iter
-
         api = self.ctx.client.api
         with contextlib.closing(client):
             container = self.ctx.container()
@@ -59,13 +58,12 @@ class PortRelay:
             exec_id = api.exec_create(container.id, ["bash", "-c", JOIN, "occ-relay",
                                                      str(self.port)],
                                       stdin=True, user="opencoder")["Id"]
-            raw = api.exec_start(exec_id, socket=True)
-            sock = getattr(raw, "_sock", raw)
-            with contextlib.closing(sock):
-                threading.Thread(target=_copy, args=(client, sock), daemon=True).start()
+            stream = open_exec(api, exec_id)
+            with contextlib.closing(stream):
+                threading.Thread(target=_copy, args=(client, stream.sock), daemon=True).start()
                 with contextlib.suppress(OSError):
-                    for stream, data in frames_iter(sock, False):
-                        if stream == 1:  # the port's bytes; stderr is bash's own words
+                    for which, data in stream.frames():
+                        if which == STDOUT:  # the port's bytes; stderr is bash's own words
                             client.sendall(data)
 
     def close(self) -> None:

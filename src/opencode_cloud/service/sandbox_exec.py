@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Sequence
 
+from opencode_cloud.engine.exec_stream import STDERR, open_exec
 from opencode_cloud.errors import NotRunningError
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.names import HOME
@@ -47,20 +48,17 @@ class SandboxExec:
             on_start=None) -> int:
         """Start it, copy input and output until it ends; returns its exit status.
         ``on_start()`` runs once it has started (a terminal's size can only be set then)."""
-        from docker.utils.socket import frames_iter
-
-        raw = self.api.exec_start(self.exec_id, tty=self.tty, socket=True)
+        stream = open_exec(self.api, self.exec_id, self.tty)
         if on_start is not None:
             on_start()
-        sock: socket.socket = getattr(raw, "_sock", raw)
         if self.with_input:
-            feeder = threading.Thread(target=_feed, args=(stdin_fd, sock), daemon=True)
+            feeder = threading.Thread(target=_feed, args=(stdin_fd, stream.sock), daemon=True)
             feeder.start()
         try:
-            for stream, data in frames_iter(sock, self.tty):
-                _write_all(stderr_fd if stream == 2 else stdout_fd, data)
+            for which, data in stream.frames():
+                _write_all(stderr_fd if which == STDERR else stdout_fd, data)
         finally:
-            sock.close()
+            stream.close()
         code = self.api.exec_inspect(self.exec_id).get("ExitCode")
         return 255 if code is None else int(code)
 

@@ -34,6 +34,7 @@ STARTED_LABEL = label("operation.started")
 BY_LABEL = label("operation.by")
 WAS_RUNNING_LABEL = label("operation.was-running")
 REPLACED_SUFFIX = "-replaced"
+STOPPED_STATES = ("created", "exited", "dead")
 # The steps, in order, as reported through Reporter.checkpoint.
 IMAGE_READY, OLD_STOPPED, NEW_CREATED, NEW_STARTED = (
     "image-ready", "old-stopped", "new-created", "new-started")
@@ -167,7 +168,11 @@ def retire(ctx: ServiceContext, container) -> Any:
     leftover = _get(ctx.client.containers, replaced_name(ctx))
     if leftover is not None and leftover.id != container.id:
         _remove(leftover)
-    if container.status == "running":
+    if container.status == "paused":
+        container.unpause()
+    if container.status not in STOPPED_STATES:
+        # Also a container in a restart loop: Docker counts it as running, and renaming it
+        # then fails with "sandbox ... not found" whenever it is between two restarts.
         container.stop(timeout=30)
     container.rename(replaced_name(ctx))
     ctx.reporter.checkpoint(OLD_STOPPED)
