@@ -68,7 +68,11 @@ class Service(OccRunner):
         assert code == 0, out
 
     def read_workspace_file(self, name: str) -> str:
-        code, out = self.container().exec_run(["cat", f"/home/opencoder/workspace/{name}"])
+        from opencode_cloud.engine.exec_stream import run_collected
+
+        container = self.container()  # docker-py's exec_run can lose a quick output
+        code, out = run_collected(container.client.api, container.id,
+                                  ["cat", f"/home/opencoder/workspace/{name}"])
         assert code == 0, out
         return out.decode()
 

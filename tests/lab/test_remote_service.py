@@ -168,7 +168,11 @@ def test_workspace_survives_update(remote: OccRun, lab_docker) -> None:
     assert "[h1] Updated to" in updated.stdout
     container = engine.containers.get(remote.container)
     assert container.image.id == new_image.id
-    code, out = container.exec_run(["cat", "/home/opencoder/workspace/keep.txt"])
+    from opencode_cloud.engine.exec_stream import run_collected
+
+    # docker-py's exec_run can lose a quick command's output (docker/docker-py#3332)
+    code, out = run_collected(container.client.api, container.id,
+                              ["cat", "/home/opencoder/workspace/keep.txt"])
     assert code == 0 and out.decode().strip() == "remote work"
 
 
