@@ -36,10 +36,11 @@ def send_ctrl_c(proc: subprocess.Popen) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The folder says what a test needs: unit (nothing), integration (Docker), lab (remote hosts).
+    # The folder says what a test needs: unit (nothing), fuzz (nothing, but minutes of
+    # generated input), integration (Docker), lab (remote hosts).
     for item in items:
         kind = Path(str(item.fspath)).relative_to(ROOT).parts[0]
-        if kind in {"unit", "integration", "lab"}:
+        if kind in {"unit", "fuzz", "integration", "lab"}:
             item.add_marker(getattr(pytest.mark, kind))
 
 

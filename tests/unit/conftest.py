@@ -1,5 +1,4 @@
-"""Fixtures of the Docker-free core tests (a fake client, a recording reporter, a context),
-and the fuzz tests' figures (documents tried, rejected, accepted) at the end of the run."""
+"""Fixtures of the Docker-free core tests: a fake client, a recording reporter, a context."""
 
 from __future__ import annotations
 
@@ -55,12 +54,3 @@ def fake_ssh(monkeypatch: pytest.MonkeyPatch, xdg: Path) -> list[FakeConnection]
 
     monkeypatch.setattr(connection, "HostConnection", make)
     return made
-
-
-def pytest_terminal_summary(terminalreporter) -> None:
-    from tests.unit import fuzz_support
-
-    if fuzz_support.TALLY:
-        terminalreporter.section("fuzzing (hypothesis)")
-        for line in fuzz_support.summary_lines():
-            terminalreporter.write_line(line)

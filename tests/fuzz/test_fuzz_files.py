@@ -27,9 +27,9 @@ from opencode_cloud.errors import ConfigError
 from opencode_cloud.hosts import validation as v
 from opencode_cloud.hosts.model import ALL_FIELDS
 from opencode_cloud.hosts.store import parse_hosts, render_hosts
-from tests.unit import fuzz_support as fz
+from tests.fuzz import fuzz_support as fz
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.fuzz
 
 SOURCE = Path("/fuzz/hosts.json")
 FUZZ = settings(deadline=None, database=None,

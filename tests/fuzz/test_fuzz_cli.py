@@ -34,9 +34,9 @@ from opencode_cloud.config.model import FIELDS as CONFIG_FIELDS
 from opencode_cloud.config.store import coerce_value, parse_config, render
 from opencode_cloud.errors import ConfigError
 from opencode_cloud.hosts.store import parse_hosts, render_hosts
-from tests.unit import fuzz_support as fz
+from tests.fuzz import fuzz_support as fz
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.fuzz
 
 FUZZ = settings(deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
