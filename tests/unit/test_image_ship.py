@@ -201,6 +201,8 @@ def test_a_host_without_the_image_gets_it_sent_once_built_here() -> None:
     total = len(host.loaded[0])
     assert progress[-1][2:] == (total, total)
     assert any("Sending image" in s and "to h1" in s for s in reporter.of("step"))
+    assert any(s.startswith("Building image") and s.endswith("(on this machine, to send)")
+               for s in reporter.of("step"))  # where the build runs is never in doubt
     # The labels came along: the next start finds it up to date, on the host alone.
     assert build.ensure_image(host, CONFIG, reporter, ship=source, where="h1").id == image.id
     assert len(host.loaded) == 1 and len(here.api.builds) == 1

@@ -197,7 +197,7 @@ class ShipSource:
                     raise no_source(exc) from None
                 with self._file_lock(key[0]):
                     self._images[key] = ensure_base_image(
-                        client, making_config(config), reporter, refresh=refresh)
+                        client, making_config(config), MadeHere(reporter), refresh=refresh)
             return self._images[key]
 
     @contextlib.contextmanager
@@ -251,6 +251,38 @@ class ShipSource:
             self._spools.clear()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+class MadeHere(Reporter):
+    """A host's reporter for the work done on this machine for it: its steps say so."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.interactive = inner.interactive
+
+    def step(self, text: str) -> None:
+        self.inner.step(f"{text} (on this machine, to send)")
+
+    def success(self, text: str) -> None:
+        self.inner.success(f"{text} (on this machine)")
+
+    def activity(self, text: str) -> None:
+        self.inner.activity(text)
+
+    def detail(self, text: str) -> None:
+        self.inner.detail(text)
+
+    def progress(self, what: str, done: int, total: int | None) -> None:
+        self.inner.progress(what, done, total)
+
+    def info(self, text: str) -> None:
+        self.inner.info(text)
+
+    def notice(self, text: str) -> None:
+        self.inner.notice(text)
+
+    def warn(self, text: str) -> None:
+        self.inner.warn(text)
 
 
 def no_source(exc: OccError) -> OccError:
