@@ -21,6 +21,15 @@ from tests.unit.fake_docker import FakeClient, FakeImage, RecordingReporter, fak
 pytestmark = pytest.mark.unit
 
 
+@pytest.fixture(autouse=True)
+def spool_in_tmp(tmp_path: Path, monkeypatch) -> Path:
+    """Spools go to the test's own folder; checked empty after each test."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    yield tmp_path
+
+
 @pytest.mark.parametrize(("name", "normal"), [
     ("x86_64", "amd64"), ("amd64", "amd64"), ("AMD64", "amd64"),
     ("aarch64", "arm64"), ("arm64", "arm64"),
