@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import subprocess
-import tarfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +39,7 @@ from lab_occ import (
 
 from opencode_cloud.image.build import INPUTS_LABEL, build_inputs
 from opencode_cloud.image.ship import HALF_SENT
+from tests.conftest import tar_of
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -183,15 +182,6 @@ def test_a_host_without_the_image_and_no_way_out_starts_from_the_image_sent(
 
 def tiny_image_archive(ref: str, arch: str, labels: dict[str, str]) -> bytes:
     """A ``docker save`` archive of a one-file image whose config says ``arch``."""
-    def tar_of(files: dict[str, bytes]) -> bytes:
-        out = io.BytesIO()
-        with tarfile.open(fileobj=out, mode="w") as tar:
-            for name, data in files.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return out.getvalue()
-
     layer = tar_of({"hello": b"an image that says it is for another architecture\n"})
     config = json.dumps({
         "architecture": arch, "os": "linux", "config": {"Labels": labels},

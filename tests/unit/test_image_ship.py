@@ -16,6 +16,7 @@ from opencode_cloud.config.model import Config
 from opencode_cloud.errors import OccError
 from opencode_cloud.image import build, ship
 from opencode_cloud.image.refs import image_ref
+from tests.conftest import tar_of
 from tests.unit.fake_docker import FakeClient, FakeImage, RecordingReporter, fake_endpoint
 
 pytestmark = pytest.mark.unit
@@ -80,16 +81,6 @@ def test_the_reason_names_both_architectures() -> None:
 def test_the_image_is_built_here_or_pulled_here(image, mode) -> None:
     made = ship.making_config(Config(image=image, image_source="ship"))
     assert made.image_source == mode and made.image == image
-
-
-def tar_of(files: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def pieces(data: bytes, size: int = 7000) -> list[bytes]:
