@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import checked, lab_description, lab_occ_env  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-LAB_JSON = Path("/var/tmp/occ-lab/lab.json")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 IMAGE = "opencode-cloud-sandbox:1.18.33"
 SOURCE, TARGET = "h1", "h2"
@@ -52,14 +50,8 @@ def fill_script(mb: int) -> str:
 
 
 def run(argv: list[str], env: dict[str, str], timeout: float = 1800) -> tuple[float, str]:
-    started = time.perf_counter()
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
-                            stdin=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise SystemExit(f"{shlex.join(argv)} failed ({result.returncode}):\n"
-                         f"{result.stdout[-3000:]}{result.stderr[-3000:]}")
-    return elapsed, result.stdout
+    elapsed, stdout, _stderr = checked(argv, env, timeout)
+    return elapsed, stdout
 
 
 def main() -> int:
@@ -67,19 +59,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mb", type=int, default=1024, help="size of the workspace")
     args = parser.parse_args()
-    if not LAB_JSON.exists():
-        print(f"The lab is not up ({LAB_JSON} missing): sudo scripts/lab up --user $USER")
+    lab = lab_description()
+    if lab is None:
         return 2
-    lab = json.loads(LAB_JSON.read_text())
-    tmp = Path(tempfile.mkdtemp(prefix="occ-bench-"))
-    control = Path(tempfile.mkdtemp(prefix="occb", dir="/tmp"))
+    env, tmp, control = lab_occ_env(ROOT)
     occ = [sys.executable, "-m", "opencode_cloud"]
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OCC_", "XDG_", "SSH_AUTH_SOCK", "DOCKER_HOST"))}
-    env.update(XDG_CONFIG_HOME=str(tmp / "config"), XDG_DATA_HOME=str(tmp / "data"),
-               OCC_SSH_CONFIG="none", OCC_SSH_KNOWN_HOSTS=str(tmp / "known_hosts"),
-               OCC_SSH_CONTROL_DIR=str(control), NO_COLOR="1",
-               OCC_INSTANCE=f"occbench-{uuid.uuid4().hex[:6]}", PYTHONPATH=str(ROOT / "src"))
     figures: dict[str, list[float]] = {k: [] for k in (
         "backup_s", "backup_copy_s", "paused_s", "restore_s", "restore_copy_s", "down_s")}
     files_mb = archive_mb = 0.0

@@ -25,6 +25,20 @@ def _sigint_to_default() -> None:
 INTERRUPTIBLE: dict = {"process_group": 0, "preexec_fn": _sigint_to_default}
 
 
+def tar_of(files: dict[str, bytes]) -> bytes:
+    """An uncompressed tar holding ``files`` (name -> bytes), in that order."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
+
+
 def send_ctrl_c(proc: subprocess.Popen) -> None:
     """What Ctrl-C in a terminal does: SIGINT to the whole (foreground) process group.
 

@@ -178,7 +178,7 @@ CONFIG_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "image": st.builds(lambda head, tail: head + tail,
                        st.sampled_from(string.ascii_lowercase + string.digits),
                        st.text(string.ascii_lowercase + string.digits + "._/:@-", max_size=30)),
-    "image_source": st.sampled_from(["build", "prebuilt"]),
+    "image_source": st.sampled_from(["build", "prebuilt", "ship"]),
     "opencode_version": st.builds(
         lambda parts, sep, suffix: ".".join(map(str, parts)) + (sep + suffix if sep else ""),
         st.tuples(*[st.integers(0, 999)] * 3), st.sampled_from(["", "-", "+"]),

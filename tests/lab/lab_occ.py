@@ -191,6 +191,35 @@ def published_versions(lab: Lab, name: str, versions: tuple[str, ...], extra_mib
         local.close()
 
 
+def stopped(pid: int) -> bool:
+    """Is the process frozen (SIGSTOP, state T)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
+    except (OSError, IndexError):
+        return False
+
+
+def cut_at(run: OccRun, step: str, *args: str, timeout: float = 300) -> None:
+    """Run occ ``args`` until it has done ``step`` (OCC_TEST_STOP_AT: it freezes itself
+    there), then kill its SSH master, as a dropped connection would, and occ itself."""
+    run.env["OCC_TEST_STOP_AT"] = step
+    try:
+        proc = run.popen(*args)
+    finally:
+        del run.env["OCC_TEST_STOP_AT"]
+    deadline = time.monotonic() + timeout
+    while not stopped(proc.pid):
+        if proc.poll() is not None:
+            raise AssertionError(f"occ ended before {step}: {proc.communicate()}")
+        assert time.monotonic() < deadline, f"occ never reached {step}"
+        time.sleep(0.05)
+    for pid, _argv in ssh_processes(run.control_dir):  # the master: the connection drops
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+
+
 def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
     """The result of an occ run that must have succeeded (its output in the failure)."""
     assert result.returncode == 0, (result.stdout, result.stderr)

@@ -10,13 +10,8 @@ in the lab registry (``image_source: prebuilt``), so an update is a pull, not a 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import time
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -24,11 +19,11 @@ from lab_occ import (
     SANDBOX,
     OccRun,
     build_sandbox_here,
+    cut_at,
     free_port,
     isolated_occ,
     ok,
     published_versions,
-    ssh_processes,
 )
 
 if TYPE_CHECKING:
@@ -77,32 +72,10 @@ def service(published, tmp_path_factory, lab: Lab, lab_docker):
         assert [v.name for v in engine.volumes.list() if v.name.startswith(instance)] == []
 
 
-def stopped(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T"
-    except (OSError, IndexError):
-        return False
-
-
 def cut_update_at(run: OccRun, step: str) -> None:
     """Run the update until it has done ``step``, then kill its connection and occ."""
     ok(run("config", "set", "opencode_version", NEW))
-    run.env["OCC_TEST_STOP_AT"] = step
-    try:
-        proc = run.popen("update", "--host", HOST, "--yes")
-    finally:
-        del run.env["OCC_TEST_STOP_AT"]
-    deadline = time.monotonic() + 300
-    while not stopped(proc.pid):
-        if proc.poll() is not None:
-            raise AssertionError(f"occ ended before {step}: {proc.communicate()}")
-        assert time.monotonic() < deadline, f"occ never reached {step}"
-        time.sleep(0.05)
-    for pid, _argv in ssh_processes(run.control_dir):  # the master: the connection drops
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
+    cut_at(run, step, "update", "--host", HOST, "--yes")
 
 
 @pytest.mark.parametrize(("step", "next_command"), [

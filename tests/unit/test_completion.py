@@ -50,7 +50,7 @@ def complete(env: dict[str, str], line: str) -> list[str]:
     ("occ host test w", ["web1", "web2"]),
     ("occ host default ", ["lab", "web1", "web2"]),
     ("occ config get opencode_", ["opencode_web_port", "opencode_version"]),
-    ("occ config set image_source ", ["build", "prebuilt"]),
+    ("occ config set image_source ", ["build", "prebuilt", "ship"]),
     ("occ config set watchdog ", ["true", "false"]),
     ("occ config set opencode_web_port ", []),
     ("occ sta", ["start", "status"]),

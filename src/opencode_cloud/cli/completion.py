@@ -52,7 +52,7 @@ def config_values(ctx: click.Context, _param: Any, incomplete: str) -> list[Comp
 
     key = ctx.params.get("key")
     if key == "image_source":
-        choices = ["build", "prebuilt"]
+        choices = ["build", "prebuilt", "ship"]
     elif isinstance(getattr(Config(), key or "", None), bool):
         choices = ["true", "false"]
     else:

@@ -112,18 +112,19 @@ def make_fleet(hosts: list, *, stream: bool):
 def service_work(op: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """A fleet task around a service operation: the host's Engine over SSH, its settings,
     and Engine failures explained while the connection is still open."""
-    from opencode_cloud.cli.service_target import engine_failure, host_config
+    from opencode_cloud.cli.service_target import engine_failure, host_config, ship_source
     from opencode_cloud.config.store import load_config
     from opencode_cloud.engine.remote import RemoteEngine
     from opencode_cloud.service.context import ServiceContext
     from opencode_cloud.service.names import ServiceNames
 
     config, names = load_config(), ServiceNames.from_environment()
+    source = ship_source()
 
     def work(task) -> Any:
         endpoint = task.enter(RemoteEngine(task.host, task.reporter))
         service = ServiceContext(endpoint, host_config(config, task.host), names,
-                                 task.reporter)
+                                 task.reporter, ship=source)
         try:
             return op(service)
         except OccError:

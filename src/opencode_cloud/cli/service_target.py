@@ -85,7 +85,26 @@ def open_service(ctx: click.Context | None = None) -> ServiceContext:
     endpoint = ctx.with_resource(engine)
     ctx.call_on_close(endpoint.close)
     state.endpoint, state.engine, state.reporter = endpoint, engine, reporter
-    return ServiceContext(endpoint, config, ServiceNames.from_environment(), reporter)
+    return ServiceContext(endpoint, config, ServiceNames.from_environment(), reporter,
+                          ship=ship_source(ctx) if host is not None else None)
+
+
+def ship_source(ctx: click.Context | None = None):
+    """This machine's Engine as the source of ``image_source: ship`` for the command (one
+    for all its hosts, so an image is made and packed once); closed with the command,
+    which deletes its spool. Nothing connects until a host needs an image."""
+    from opencode_cloud.config import paths
+    from opencode_cloud.engine.endpoint import DockerEndpoint
+    from opencode_cloud.image.ship import ShipSource
+
+    ctx = ctx or click.get_current_context()
+    state = app_state(ctx)
+    if state.ship_source is None:
+        endpoint = DockerEndpoint.from_environment()
+        state.ship_source = ShipSource(endpoint, lock_dir=paths.data_dir())
+        ctx.call_on_close(state.ship_source.close)
+        ctx.call_on_close(endpoint.close)
+    return state.ship_source
 
 
 def printer_of(service: ServiceContext):

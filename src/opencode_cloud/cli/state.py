@@ -30,6 +30,8 @@ class AppState:
     groups: tuple[str, ...] = ()
     all_hosts: bool = False
     parallel: int | None = None
+    # image_source ship: this machine's Engine as the source for the command's hosts
+    ship_source: Any = None
 
     @property
     def color(self) -> bool:

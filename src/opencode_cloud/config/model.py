@@ -39,7 +39,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     cockpit_port: Port = 9090
     container_env: list[str] = msgspec.field(default_factory=list)
     image: str = "opencode-cloud-sandbox"
-    image_source: Literal["build", "prebuilt"] = "build"
+    image_source: Literal["build", "prebuilt", "ship"] = "build"
     opencode_version: str = DEFAULT_OPENCODE_VERSION
     # "auto": the trust store of the machine occ runs on; "none"; or a PEM file's path
     # (image/trust.py). Behind a TLS-inspecting proxy, builds then work out of the box.

@@ -44,7 +44,7 @@ def describe_validation_error(
         if key.endswith("_port") and isinstance(got, int):
             detail = "must be a port number from 1 to 65535"
         elif key == "image_source":
-            detail = "must be 'build' or 'prebuilt'"
+            detail = "must be 'build', 'prebuilt' or 'ship'"
         message = f"key '{key}' is invalid: {detail} (got {got!r})"
     else:
         message = text

@@ -147,21 +147,31 @@ class DockerEndpoint:
             raise OccError(f"Docker {self.where} refused: {answer.body.decode(errors='replace')}")
         return answer.json()
 
-    @contextlib.contextmanager
-    def container_archive(self, container_id: str, path: str) -> Iterator[Iterator[bytes]]:
+    def container_archive(self, container_id: str, path: str
+                          ) -> contextlib.AbstractContextManager[Iterator[bytes]]:
         """Docker's tar of ``path`` in a container (``GET /containers/ID/archive``), as
         pieces, read to its proven end. The Engine keeps the container locked until the
         answer is read or its connection closed: leaving the block closes it."""
-        from urllib.parse import quote
+        return self._stream_get("/containers/{0}/archive", container_id, {"path": path},
+                                f"copy {path}")
+
+    def image_archive(self, ref: str) -> contextlib.AbstractContextManager[Iterator[bytes]]:
+        """``docker save`` of one image (``GET /images/REF/get``) as pieces, read to its
+        proven end (a context manager, like :meth:`container_archive`)."""
+        return self._stream_get("/images/{0}/get", ref, {}, f"save the image {ref}")
+
+    @contextlib.contextmanager
+    def _stream_get(self, template: str, name: str, params: dict[str, str],
+                    what: str) -> Iterator[Iterator[bytes]]:
+        from urllib.parse import quote, urlencode
 
         from opencode_cloud.engine.http import BadAnswer, engine_stream, unix_socket_path
 
-        url = f"/containers/{quote(container_id)}/archive?path={quote(path)}"
+        url = template.format(quote(name)) + (f"?{urlencode(params)}" if params else "")
         socket_path = unix_socket_path(self.base_url)
         if socket_path is None:  # tcp:// and the like: through the SDK
             api = self.client().api
-            response = api._get(api._url("/containers/{0}/archive", container_id),
-                                params={"path": path}, stream=True)
+            response = api._get(api._url(template, name), params=params, stream=True)
             try:
                 api._raise_for_status(response)
                 yield response.iter_content(1024 * 1024)
@@ -181,7 +191,7 @@ class DockerEndpoint:
                 raise self.explain(exc) from None
             if status != 200:
                 text = b"".join(explained(body)).decode(errors="replace")
-                raise OccError(f"Docker {self.where} refused to copy {path}: {text}")
+                raise OccError(f"Docker {self.where} refused to {what}: {text}")
             yield explained(body)
 
     def close(self) -> None:

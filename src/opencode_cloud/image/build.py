@@ -1,8 +1,9 @@
 """Make sure the target Engine has the sandbox image for the current settings.
 
 ``image_source: build`` builds from the Dockerfile shipped in this package on the target
-Engine; ``prebuilt`` pulls ``image`` from its registry. Built images carry labels saying what
-built them, so a rebuild happens only when an input changes.
+Engine; ``prebuilt`` pulls ``image`` from its registry; ``ship`` makes it on this machine and
+sends it over the host's SSH connection (image/ship.py). Built images carry labels saying
+what built them, so a rebuild happens only when an input changes.
 """
 
 from __future__ import annotations
@@ -92,11 +93,14 @@ def find_image(client, ref: str):
         return None
 
 
-def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = False):
+def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = False,
+                 ship=None, where: str = "the host"):
     """The image object the service runs for the current settings, building or pulling
     what is missing: occ's image, and on top of it the image of ``image_dockerfile``.
 
-    ``refresh`` pulls a prebuilt image even when one is present (update).
+    ``refresh`` pulls a prebuilt image even when one is present (update). ``ship`` (an
+    image.ship.ShipSource) is where ``image_source: ship`` takes the image from; None when
+    the target is this machine itself. ``where`` names the target in messages.
     """
     custom = None
     if config.image_dockerfile:  # checked before anything is built or pulled
@@ -104,7 +108,7 @@ def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = 
             custom = read_custom(config.image_dockerfile, config.image)
         except DockerfileError as exc:
             raise ImageError(exc.message, hint=exc.hint) from None
-    base = ensure_base_image(client, config, reporter, refresh=refresh)
+    base = ensure_base_image(client, config, reporter, refresh=refresh, ship=ship, where=where)
     if custom is None:
         return base
     return ensure_custom_image(client, config, custom, base, reporter)
@@ -128,8 +132,13 @@ def ensure_custom_image(client, config: Config, custom: CustomInputs, base, repo
     return client.images.get(ref)
 
 
-def ensure_base_image(client, config: Config, reporter: Reporter, *, refresh: bool = False):
+def ensure_base_image(client, config: Config, reporter: Reporter, *, refresh: bool = False,
+                      ship=None, where: str = "the host"):
     """occ's own sandbox image, ``image_ref(config)``."""
+    if config.image_source == "ship":
+        from opencode_cloud.image.ship import ensure_shipped
+
+        return ensure_shipped(client, config, reporter, ship, where=where, refresh=refresh)
     ref = image_ref(config)
     if config.image_source == "prebuilt":
         existing = find_image(client, ref)

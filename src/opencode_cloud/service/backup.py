@@ -48,9 +48,7 @@ def opencode_version(container) -> str | None:
 def helper_image(ctx: ServiceContext, container):
     if container is not None:
         return container.attrs["Image"]
-    from opencode_cloud.image.build import ensure_image
-
-    return ensure_image(ctx.client, ctx.config, ctx.reporter).id
+    return ctx.ensure_image().id
 
 
 def backup(ctx: ServiceContext, sink: IO[bytes], source: str) -> BackupOutcome:

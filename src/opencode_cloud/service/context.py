@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from opencode_cloud.config.model import Config
 from opencode_cloud.engine.endpoint import DockerEndpoint
@@ -18,10 +19,21 @@ class ServiceContext:
     reporter: Reporter = SILENT
     # The switch under way (service/switch.py), so a start inside an update shares its marker.
     operation: str | None = None
+    # Where ``image_source: ship`` takes images from (image/ship.py ShipSource: this
+    # machine's Engine, shared by the hosts of one command); None for this machine itself.
+    ship: Any = None
 
     @property
     def client(self):
         return self.endpoint.client()
+
+    def ensure_image(self, *, refresh: bool = False):
+        """The image the settings ask for on this Engine, built, pulled or sent."""
+        from opencode_cloud.image.build import ensure_image
+
+        return ensure_image(self.client, self.config, self.reporter, refresh=refresh,
+                            ship=self.ship if self.endpoint.host else None,
+                            where=self.endpoint.host or "this machine")
 
     def container(self):
         """The service's container, or None when there is none."""

@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
-from opencode_cloud.image.build import ensure_image
 from opencode_cloud.service import DEFAULT_START_TIMEOUT, spec, switch
 from opencode_cloud.service.context import ServiceContext
 from opencode_cloud.service.credentials import Credentials, ensure_volumes, login_digest
@@ -54,7 +53,7 @@ def start(
     if image is None and existing is not None and is_rolled_back(existing):
         image, rolled_back = existing.image, True
     if image is None:
-        image = ensure_image(ctx.client, ctx.config, ctx.reporter)
+        image = ctx.ensure_image()
     wanted = spec.settings_summary(ctx.config, image.id, rolled_back, login_digest(creds))
 
     action, changes = "created", []

@@ -35,9 +35,7 @@ class RestoreOutcome:
 
 def prepare(ctx: ServiceContext, force: bool) -> RestorePlan:
     """Image ready, and the target checked; refuses volumes with data unless ``force``."""
-    from opencode_cloud.image.build import ensure_image
-
-    image = ensure_image(ctx.client, ctx.config, ctx.reporter)
+    image = ctx.ensure_image()
     roles = volume_copy.existing_roles(ctx)
     occupied = []
     if roles:

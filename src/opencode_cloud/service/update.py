@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opencode_cloud.errors import OccError
-from opencode_cloud.image.build import OPENCODE_VERSION_LABEL, ensure_image, find_image, image_ref
+from opencode_cloud.image.build import OPENCODE_VERSION_LABEL, find_image, image_ref
 from opencode_cloud.image.refs import repository
 from opencode_cloud.service import switch
 from opencode_cloud.service.context import ServiceContext
@@ -52,7 +52,7 @@ def plan_update(ctx: ServiceContext):
     """Make the target image available; returns (current container, new image)."""
     switch.recover(ctx)  # an update or start cut off earlier, from any machine
     container = ctx.container()
-    new_image = ensure_image(ctx.client, ctx.config, ctx.reporter, refresh=True)
+    new_image = ctx.ensure_image(refresh=True)
     return container, new_image
 
 

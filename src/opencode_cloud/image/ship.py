@@ -1,0 +1,359 @@
+"""``image_source: ship``: make the sandbox image on this machine once and send it to a
+host over its SSH connection, instead of building it there.
+
+The decision is pure (:func:`decide`): a host that already has the image gets nothing; a
+host whose Engine reports the same architecture as the image here gets it sent; any other
+host (another architecture, or one that cannot be told) makes the image itself, as
+``build``/``prebuilt`` would, and occ says why.
+
+The bytes: ``docker save`` of this machine's Engine (``GET /images/REF/get``), compressed
+once (gzip level 1 by default: dockerd's ``docker load`` takes gzip, bzip2 and xz, not
+zstd) into a spool file in a private temporary folder, then sent to each host as the body
+of ``POST /images/load`` on its SSH-forwarded Docker socket: never a TCP port. Many hosts
+read the same spool at once. ``docker load`` unpacks the whole archive before it tags
+anything, so a transfer cut off half-way leaves no image on the host, and the next start
+sends it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from opencode_cloud.config.model import Config
+from opencode_cloud.errors import OccError
+from opencode_cloud.image.refs import image_ref
+from opencode_cloud.report import Reporter
+
+# gzip level 1: the cheapest compression docker load reads (bench/ship_bench.py measures
+# it against none and level 6). OCC_SHIP_GZIP_LEVEL=0 sends the plain tar.
+DEFAULT_GZIP_LEVEL = 1
+CHUNK = 1024 * 1024
+LOAD_TIMEOUT = 1800  # seconds: a host with a slow disk unpacks a large image for long
+# Reached after a third of the bytes went to a host; OCC_TEST_STOP_AT freezes occ there so
+# a test can cut the transfer in the middle (see output/console.py).
+HALF_SENT = "ship-sending"
+
+# Names Engines and images give architectures -> one name each. Engines report the
+# kernel's (uname -m: x86_64, aarch64), images Go's (amd64, arm64).
+_ARCH_ALIASES = {
+    "x86_64": "amd64", "x86-64": "amd64", "amd64": "amd64", "x64": "amd64",
+    "aarch64": "arm64", "arm64": "arm64", "armv8": "arm64", "aarch64_be": "arm64be",
+    "armv7l": "arm", "armv7": "arm", "armv6l": "arm", "armhf": "arm", "arm": "arm",
+    "armel": "arm", "armv8l": "arm",  # a 32-bit userland on a 64-bit ARM kernel
+    "i386": "386", "i486": "386", "i586": "386", "i686": "386", "386": "386", "x86": "386",
+    "ppc64le": "ppc64le", "ppc64el": "ppc64le", "s390x": "s390x", "riscv64": "riscv64",
+    "mips64le": "mips64le", "mips64el": "mips64le", "loongarch64": "loong64",
+    "loong64": "loong64",
+}
+
+
+def normalize_arch(name: str | None) -> str | None:
+    """One name per architecture (``x86_64`` and ``amd64`` -> ``amd64``); None when the
+    name is missing or unknown: then nothing is assumed."""
+    if not name:
+        return None
+    return _ARCH_ALIASES.get(name.strip().lower())
+
+
+@dataclass(frozen=True)
+class ShipPlan:
+    """What a host gets: ``present`` (nothing to do), ``ship`` (sent from here) or
+    ``make-there`` (it builds or pulls the image itself; ``reason`` says why)."""
+
+    action: Literal["present", "ship", "make-there"]
+    source_arch: str | None = None
+    target_arch: str | None = None
+    reason: str = ""
+
+
+def decide(*, present: bool, source_arch: str | None, target_arch: str | None,
+           where: str = "the host") -> ShipPlan:
+    """The pure decision. ``source_arch``: the image here (or, before it is made, this
+    machine's Engine); ``target_arch``: the host's Engine; as the Engines name them."""
+    if present:
+        return ShipPlan("present", source_arch, target_arch)
+    source, target = normalize_arch(source_arch), normalize_arch(target_arch)
+    if source is not None and source == target:
+        return ShipPlan("ship", source_arch, target_arch)
+    if source is None or target is None:
+        unknown = "this machine's" if source is None else f"{where}'s"
+        reason = (f"{unknown} architecture is not known ({source_arch or '?'} here, "
+                  f"{target_arch or '?'} {where}): the image is made {where} instead of "
+                  "being sent")
+    else:
+        reason = (f"{where} is {target_arch} ({target}), this machine's image is "
+                  f"{source_arch} ({source}): the image is made {where} instead of being sent")
+    return ShipPlan("make-there", source_arch, target_arch, reason)
+
+
+def has_registry(image: str) -> bool:
+    """Does ``image`` name a registry (``reg.example/team/x``, ``host:5000/x``,
+    ``localhost/x``, ``docker.io/org/x``)? Docker's own rule for the first path part."""
+    first, sep, _ = image.partition("/")
+    return bool(sep) and ("." in first or ":" in first or first == "localhost")
+
+
+def making_config(config: Config) -> Config:
+    """The settings with which this machine makes the image to ship: pulled as for
+    ``prebuilt`` when ``image`` names a registry, else built as for ``build``."""
+    source = "prebuilt" if has_registry(config.image) else "build"
+    return msgspec.structs.replace(config, image_source=source)
+
+
+# -- the compressed stream --------------------------------------------------------------------
+
+def compressed(chunks: Iterable[bytes], level: int = DEFAULT_GZIP_LEVEL) -> Iterator[bytes]:
+    """``chunks`` as one gzip stream (``level`` 0: the bytes unchanged)."""
+    if level == 0:
+        yield from chunks
+        return
+    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    for chunk in chunks:
+        out = packer.compress(chunk)
+        if out:
+            yield out
+    yield packer.flush()
+
+
+def gzip_level() -> int:
+    text = os.environ.get("OCC_SHIP_GZIP_LEVEL", "")
+    return int(text) if text.isdigit() and int(text) <= 9 else DEFAULT_GZIP_LEVEL
+
+
+def read_pieces(path: Path, on_bytes: Callable[[int], None],
+                size: int = CHUNK) -> Iterator[bytes]:
+    """The file's bytes in pieces, ``on_bytes(sent so far)`` after each."""
+    done = 0
+    with open(path, "rb") as spool:
+        while piece := spool.read(size):
+            yield piece
+            done += len(piece)
+            on_bytes(done)
+
+
+def check_load_answer(lines: Iterable[dict], where: str) -> None:
+    """The JSON lines ``POST /images/load`` answers; an ``error`` in them is an OccError."""
+    for line in lines:
+        error = line.get("error") or (line.get("errorDetail") or {}).get("message")
+        if error:
+            raise OccError(f"Docker {where} could not load the image sent: {error}",
+                           hint="Run the command again: nothing half-loaded is kept.")
+
+
+# -- the source: this machine's Engine ----------------------------------------------------------
+
+class ShipSource:
+    """This machine's Engine as the source of shipped images, for one command. It makes
+    each image at most once (threads of a fleet command wait for each other, other occ
+    processes through a file lock) and compresses it at most once, into a spool file that
+    :meth:`close` deletes."""
+
+    def __init__(self, endpoint, lock_dir: Path | None = None) -> None:
+        self.endpoint = endpoint  # DockerEndpoint of this machine
+        self.lock_dir = lock_dir
+        self._lock = threading.Lock()
+        self._ref_locks: dict[str, threading.Lock] = {}
+        self._images: dict[tuple[str, bool], object] = {}
+        self._spools: dict[str, Path] = {}
+        self._arch: str | None = None
+        self._folder: Path | None = None
+        self.spooled_bytes = 0  # the tar's size, for figures (bench)
+
+    def _ref_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._ref_locks.setdefault(key, threading.Lock())
+
+    def engine_arch(self) -> str | None:
+        """This machine's Engine's ``Architecture`` (asked once)."""
+        if self._arch is None:
+            try:
+                self._arch = self.endpoint.client().info().get("Architecture") or ""
+            except OccError as exc:
+                raise no_source(exc) from None
+        return self._arch or None
+
+    def image(self, config: Config, reporter: Reporter, refresh: bool):
+        """The image to ship for ``config``, made here (built or pulled) once."""
+        from opencode_cloud.image.build import ensure_base_image
+
+        key = (image_ref(config), refresh)
+        with self._ref_lock(f"image {key}"):
+            if key not in self._images:
+                try:
+                    client = self.endpoint.client()
+                except OccError as exc:
+                    raise no_source(exc) from None
+                with self._file_lock(key[0]):
+                    self._images[key] = ensure_base_image(
+                        client, making_config(config), MadeHere(reporter), refresh=refresh)
+            return self._images[key]
+
+    @contextlib.contextmanager
+    def _file_lock(self, ref: str) -> Iterator[None]:
+        if self.lock_dir is None:
+            yield
+            return
+        from opencode_cloud.storage.safe_file import ensure_private_dir, lock_file
+
+        ensure_private_dir(self.lock_dir)
+        name = hashlib.sha256(ref.encode()).hexdigest()[:16]
+        with lock_file(self.lock_dir / f"ship-{name}.lock", what=Path(f"the image {ref}"),
+                       timeout=None):
+            yield
+
+    def spool(self, image, reporter: Reporter) -> Path:
+        """The compressed ``docker save`` of ``image``, written once."""
+        with self._ref_lock(f"spool {image.id}"):
+            path = self._spools.get(image.id)
+            if path is not None:
+                return path
+            with self._lock:
+                if self._folder is None:
+                    self._folder = Path(tempfile.mkdtemp(prefix="occ-ship-"))  # 0700
+            path = self._folder / f"{image.id.removeprefix('sha256:')[:24]}.tar.gz"
+            ref = image.tags[0] if image.tags else image.id
+            reporter.step(f"Packing image {ref} here for sending")
+            raw = 0
+            try:
+                with self.endpoint.image_archive(ref) as pieces, open(path, "wb") as out:
+                    def counted(source: Iterable[bytes]) -> Iterator[bytes]:
+                        nonlocal raw
+                        for piece in source:
+                            raw += len(piece)
+                            reporter.progress(f"Packing {ref}", raw, None)
+                            yield piece
+                    for packed in compressed(counted(pieces), gzip_level()):
+                        out.write(packed)
+            except BaseException:
+                path.unlink(missing_ok=True)
+                raise
+            self.spooled_bytes = raw
+            reporter.detail(f"Packed {raw / 2**20:.0f} MiB into {path.stat().st_size / 2**20:.0f}"
+                            f" MiB (gzip level {gzip_level()}).")
+            self._spools[image.id] = path
+            return path
+
+    def close(self) -> None:
+        with self._lock:
+            folder, self._folder = self._folder, None
+            self._spools.clear()
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+class MadeHere(Reporter):
+    """A host's reporter for the work done on this machine for it: its steps say so."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.interactive = inner.interactive
+
+    def step(self, text: str) -> None:
+        self.inner.step(f"{text} (on this machine, to send)")
+
+    def success(self, text: str) -> None:
+        self.inner.success(f"{text} (on this machine)")
+
+    def activity(self, text: str) -> None:
+        self.inner.activity(text)
+
+    def detail(self, text: str) -> None:
+        self.inner.detail(text)
+
+    def progress(self, what: str, done: int, total: int | None) -> None:
+        self.inner.progress(what, done, total)
+
+    def info(self, text: str) -> None:
+        self.inner.info(text)
+
+    def notice(self, text: str) -> None:
+        self.inner.notice(text)
+
+    def warn(self, text: str) -> None:
+        self.inner.warn(text)
+
+
+def no_source(exc: OccError) -> OccError:
+    return OccError(f"image_source is 'ship', but this machine's Docker cannot be used: "
+                    f"{exc.message}",
+                    hint="Start Docker here (the image is made here and sent), or build on "
+                    "the host: occ config set image_source build")
+
+
+# -- one host ---------------------------------------------------------------------------------
+
+def ensure_shipped(client, config: Config, reporter: Reporter, source: ShipSource | None, *,
+                   where: str, refresh: bool = False):
+    """The image of ``config`` on the host's Engine ``client``, sent from ``source`` when
+    the host lacks it (None: the target is this machine, which makes it itself)."""
+    from opencode_cloud.image.build import build_inputs, ensure_base_image, find_image
+
+    made = making_config(config)
+    if source is None:
+        return ensure_base_image(client, made, reporter, refresh=refresh)
+    ref = image_ref(config)
+    existing = find_image(client, ref)
+    if made.image_source == "build":
+        from opencode_cloud.image.build import INPUTS_LABEL
+
+        present = existing is not None and \
+            (existing.labels or {}).get(INPUTS_LABEL) == build_inputs(made).digest
+    else:
+        present = existing is not None and not refresh
+    if present:
+        return existing
+    target_arch = client.info().get("Architecture")
+    plan = decide(present=False, source_arch=source.engine_arch(), target_arch=target_arch,
+                  where=where)
+    if plan.action == "ship":
+        image = source.image(config, reporter, refresh)
+        plan = decide(present=existing is not None and existing.id == image.id,
+                      source_arch=image.attrs.get("Architecture"), target_arch=target_arch,
+                      where=where)
+        if plan.action == "present":
+            return existing
+        if plan.action == "ship":
+            send(client, source, image, reporter, where)
+            return client.images.get(image.id)
+    reporter.warn(plan.reason)
+    return ensure_base_image(client, made, reporter, refresh=refresh)
+
+
+def send(client, source: ShipSource, image, reporter: Reporter, where: str) -> None:
+    """Load ``image`` from the spool into the host's Engine, with a byte progress bar."""
+    path = source.spool(image, reporter)
+    total = path.stat().st_size
+    ref = image.tags[0] if image.tags else image.id
+    what = f"Sending {ref}"
+    reporter.step(f"Sending image {ref} to {where} ({total / 2**20:.0f} MiB)")
+    halfway, tenth = total // 3, [0]
+
+    def sent(done: int) -> None:
+        reporter.progress(what, done, total)
+        if done * 10 // max(total, 1) > tenth[0]:
+            tenth[0] = done * 10 // max(total, 1)
+            reporter.detail(f"{what}: {tenth[0] * 10}%")
+        if done - CHUNK < halfway <= done:
+            reporter.checkpoint(HALF_SENT)
+
+    api = client.api
+    response = api._post(api._url("/images/load"), data=read_pieces(path, sent),
+                         params={"quiet": True}, stream=True, timeout=LOAD_TIMEOUT)
+    api._raise_for_status(response)
+    check_load_answer(api._stream_helper(response, decode=True), where)
+    loaded = client.images.get(image.id)
+    if ref not in (loaded.tags or []) and image.tags:
+        loaded.tag(ref)
+    reporter.success(f"Sent image {ref} to {where}.")
