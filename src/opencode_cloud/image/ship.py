@@ -225,7 +225,7 @@ class ShipSource:
             path = self._folder / f"{image.id.removeprefix('sha256:')[:24]}.tar.gz"
             ref = image.tags[0] if image.tags else image.id
             reporter.step(f"Packing image {ref} here for sending")
-            raw = 0
+            raw, level = 0, gzip_level()
             try:
                 with self.endpoint.image_archive(ref) as pieces, open(path, "wb") as out:
                     def counted(source: Iterable[bytes]) -> Iterator[bytes]:
@@ -234,14 +234,14 @@ class ShipSource:
                             raw += len(piece)
                             reporter.progress(f"Packing {ref}", raw, None)
                             yield piece
-                    for packed in compressed(counted(pieces), gzip_level()):
+                    for packed in compressed(counted(pieces), level):
                         out.write(packed)
             except BaseException:
                 path.unlink(missing_ok=True)
                 raise
             self.spooled_bytes = raw
             reporter.detail(f"Packed {raw / 2**20:.0f} MiB into {path.stat().st_size / 2**20:.0f}"
-                            f" MiB (gzip level {gzip_level()}).")
+                            f" MiB (gzip level {level}).")
             self._spools[image.id] = path
             return path
 
