@@ -6,7 +6,11 @@
   says x86_64: occ warns naming both and builds on h12 instead of sending it.
 - h13: the transfer is cut half-way (occ frozen, its SSH master and then occ killed): h13
   keeps no half image, and the next start sends it whole.
-- h14 and h15 as a group: one image made and packed here, sent to both at once.
+- h14 and h15 as a group: one image made and packed here, sent to both at once; then an
+  update that adds a Debian package sends each only the layers above those it has.
+
+Every lab Engine has the base image, so its layer is never sent (the step says so), and
+what a host loads is the archive without it: docker load itself proves that it is enough.
 
 Each test removes what it made on its hosts (containers, volumes, the image).
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 import subprocess
 import time
 import uuid
@@ -68,49 +73,63 @@ def without_image(engine, ref: str) -> None:
 def shipping_occ(tmp: Path, lab: Lab, hosts: list[str], lab_docker,
                  **settings: str) -> Iterator[OccRun]:
     """occ with ``image_source ship`` and ``hosts`` added (group ``ship``); the hosts lack
-    the sandbox image at the start, and afterwards hold nothing this test made."""
+    the sandbox image (and the one an update keeps) at the start, and afterwards hold
+    nothing this test made, even when it failed."""
     engines = {name: lab_docker(name) for name in hosts}
+    ref = settings.get("image_ref", SANDBOX)
     for engine in engines.values():
-        without_image(engine, settings.get("image_ref", SANDBOX))
+        for old in (ref, f"{ref.rpartition(':')[0]}:occ-previous"):
+            without_image(engine, old)
     before = {name: {i.id for i in e.images.list(all=True)} for name, e in engines.items()}
-    with isolated_occ(tmp) as run:
-        instance = f"occship-{uuid.uuid4().hex[:6]}"
-        run.env["OCC_INSTANCE"] = instance
-        spool = tmp / "spool"
-        spool.mkdir()
-        run.env["TMPDIR"] = str(spool)  # where occ packs the image: checked after
-        run.spool = spool
-        for key, value in (("opencode_web_port", str(free_port())),
-                           ("extra_ca_certs", CA_BUNDLE), ("image_source", "ship"),
-                           *((k, v) for k, v in settings.items() if k != "image_ref")):
-            ok(run("config", "set", key, value))
-        for name in hosts:
-            ok(run("host", "add", name, lab.hosts[name].address, "-u", lab.user,
-                   "-i", lab.keys.plain, "-g", "ship"))
-        try:
-            yield run
-        finally:
+    instance = f"occship-{uuid.uuid4().hex[:6]}"
+    passed = False
+    try:
+        with isolated_occ(tmp) as run:
+            run.env["OCC_INSTANCE"] = instance
+            spool = tmp / "spool"
+            spool.mkdir()
+            run.env["TMPDIR"] = str(spool)  # where occ packs the image: checked after
+            run.spool = spool
+            for key, value in (("opencode_web_port", str(free_port())),
+                               ("extra_ca_certs", CA_BUNDLE), ("image_source", "ship"),
+                               *((k, v) for k, v in settings.items() if k != "image_ref")):
+                ok(run("config", "set", key, value))
             for name in hosts:
-                run("reset", "--volumes", "--force", "--host", name, timeout=300,
-                    check_processes=False)
-    for name, engine in engines.items():
-        assert [c.name for c in engine.containers.list(all=True)
-                if c.name.startswith(instance)] == []
-        assert [v.name for v in engine.volumes.list() if v.name.startswith(instance)] == []
-        for _ in range(30):  # a build cut off on the host may still be winding down
-            made = [i for i in engine.images.list(all=True) if i.id not in before[name]]
-            if not made:
-                break
-            ids = {i.id for i in made}
-            for container in engine.containers.list(all=True):  # a cut build's steps
-                if container.attrs["Image"] in ids:
-                    with contextlib.suppress(NotFound, APIError):
-                        container.remove(force=True)
-            for image in made:
+                ok(run("host", "add", name, lab.hosts[name].address, "-u", lab.user,
+                       "-i", lab.keys.plain, "-g", "ship"))
+            try:
+                yield run
+            finally:
+                for name in hosts:
+                    run("reset", "--volumes", "--force", "--host", name, timeout=300,
+                        check_processes=False)
+        passed = True
+    finally:
+        for name, engine in engines.items():
+            remove_images_since(engine, before[name])
+    if passed:
+        for name, engine in engines.items():
+            assert [c.name for c in engine.containers.list(all=True)
+                    if c.name.startswith(instance)] == []
+            assert [v.name for v in engine.volumes.list() if v.name.startswith(instance)] == []
+            assert {i.id for i in engine.images.list(all=True)} <= before[name]
+
+
+def remove_images_since(engine, before: set[str]) -> None:
+    """Remove the images (and a cut build's containers) ``engine`` got since ``before``."""
+    for _ in range(30):  # a build cut off on the host may still be winding down
+        made = [i for i in engine.images.list(all=True) if i.id not in before]
+        if not made:
+            return
+        ids = {i.id for i in made}
+        for container in engine.containers.list(all=True):  # a cut build's steps
+            if container.attrs["Image"] in ids:
                 with contextlib.suppress(NotFound, APIError):
-                    engine.images.remove(image.id, force=True)
-            time.sleep(1)
-        assert {i.id for i in engine.images.list(all=True)} <= before[name]
+                    container.remove(force=True)
+        for image in made:
+            with contextlib.suppress(NotFound, APIError):
+                engine.images.remove(image.id, force=True)
+        time.sleep(1)
 
 
 # -- a host with no way out: iptables in its own network namespace ----------------------------
@@ -172,6 +191,8 @@ def test_a_host_without_the_image_and_no_way_out_starts_from_the_image_sent(
         started = ok(run("start", "--host", "h11", timeout=900))
         text = started.stdout + started.stderr
         assert "Sending image opencode-cloud-sandbox:1.18.33 to h11" in text, text
+        layers = len(engine.images.get(BASE).attrs["RootFS"]["Layers"])
+        assert re.search(rf"to h11 \(\d+ MiB; h11 has {layers} of its \d+ layers\)", text), text
         assert "Building image" not in text and "Pulling" not in text
         assert engine.images.get(SANDBOX).id == sandbox_here  # the same image, labels and all
         healthy(run, "h11")
@@ -242,7 +263,7 @@ def test_a_transfer_cut_half_way_leaves_no_image_and_the_next_start_sends_it_who
         healthy(run, "h13")
 
 
-def test_a_group_gets_one_image_packed_once_and_sent_to_each(
+def test_a_group_gets_one_image_packed_once_and_an_update_only_new_layers(
         sandbox_here: str, lab: Lab, lab_docker, tmp_path: Path) -> None:
     hosts = ["h14", "h15"]
     with shipping_occ(tmp_path, lab, hosts, lab_docker) as run:
@@ -254,3 +275,30 @@ def test_a_group_gets_one_image_packed_once_and_sent_to_each(
             assert f"[{name}] Sending image opencode-cloud-sandbox:1.18.33 to {name}" in text
             assert lab_docker(name).images.get(SANDBOX).id == sandbox_here
             healthy(run, name)
+        first = sent_mib(text, hosts)
+
+        # An update with one more Debian package: the layers below it stay on the hosts.
+        ok(run("config", "set", "image_packages", '["jq"]'))
+        updated = run("update", "--group", "ship", "--yes", "-v", timeout=900)
+        text = updated.stdout + updated.stderr
+        assert updated.returncode == 0, text
+        assert text.count("Packing image opencode-cloud-sandbox:1.18.33") == 1, text
+        for name in hosts:
+            found = re.search(rf"\[{name}\] Sending image \S+ to {name} \(\d+ MiB; {name} "
+                              rf"has (\d+) of its (\d+) layers\)", text)
+            assert found, text
+            layers = len(lab_docker(name).images.get(SANDBOX).attrs["RootFS"]["Layers"])
+            assert int(found[2]) == layers and layers - 4 <= int(found[1]) < layers, text
+            jq = ok(run("exec", "--host", name, "--", "jq", "--version")).stdout
+            assert jq.startswith("jq-"), jq  # the service runs the new image
+            healthy(run, name)
+        again = sent_mib(text, hosts)
+        assert all(again[n] * 5 < first[n] for n in hosts), (first, again)
+
+
+def sent_mib(text: str, hosts: list[str]) -> dict[str, int]:
+    """The MiB each host was sent ("Sent image … to NAME (N MiB sent).")."""
+    found = {name: int(mib) for name, mib in
+             re.findall(r"Sent image \S+ to (\S+) \((\d+) MiB sent\)", text)}
+    assert set(found) == set(hosts), text
+    return found

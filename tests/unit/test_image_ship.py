@@ -16,10 +16,15 @@ from opencode_cloud.config.model import Config
 from opencode_cloud.errors import OccError
 from opencode_cloud.image import build, ship
 from opencode_cloud.image.refs import image_ref
-from tests.conftest import tar_of
+from opencode_cloud.image.saved_archive import index_archive, pieces_for, shared_layers
+from tests.saved_images import diff_id, image_of_archive, layer_tar, saved_archive
 from tests.unit.fake_docker import FakeClient, FakeImage, RecordingReporter, fake_endpoint
 
 pytestmark = pytest.mark.unit
+
+BASE = layer_tar(("etc/os-release", b"bookworm\n" * 500))
+TOOLS = layer_tar(("usr/bin/git", bytes(range(256)) * 300))
+APP = layer_tar(("usr/local/bin/opencode", b"o" * 150_000))
 
 
 @pytest.fixture(autouse=True)
@@ -83,36 +88,74 @@ def test_the_image_is_built_here_or_pulled_here(image, mode) -> None:
     assert made.image_source == mode and made.image == image
 
 
-def pieces(data: bytes, size: int = 7000) -> list[bytes]:
-    return [data[i:i + size] for i in range(0, len(data), size)]
-
-
-@pytest.mark.parametrize("level", [1, 6, 9])
-def test_the_compressed_stream_is_one_gzip_stream_of_the_same_tar(level) -> None:
-    data = tar_of({"manifest.json": b"[]", "layer.tar": bytes(range(256)) * 4000})
-    packed = b"".join(ship.compressed(pieces(data), level))
-    assert packed[:2] == b"\x1f\x8b"  # what docker load recognises as gzip
-    assert len(packed) < len(data)
-    assert gzip.decompress(packed) == data
-    with tarfile.open(fileobj=io.BytesIO(packed), mode="r|gz") as tar:
-        assert [m.name for m in tar] == ["manifest.json", "layer.tar"]
-
-
-def test_level_zero_sends_the_tar_unchanged(monkeypatch) -> None:
-    data = tar_of({"a": b"x" * 10})
-    assert b"".join(ship.compressed(pieces(data, 100), 0)) == data
+def test_the_level_comes_from_the_environment(monkeypatch) -> None:
     monkeypatch.setenv("OCC_SHIP_GZIP_LEVEL", "0")
     assert ship.gzip_level() == 0
     monkeypatch.setenv("OCC_SHIP_GZIP_LEVEL", "fast")
     assert ship.gzip_level() == ship.DEFAULT_GZIP_LEVEL
+    monkeypatch.delenv("OCC_SHIP_GZIP_LEVEL")
+    assert ship.gzip_level() == 1
 
 
-def test_read_pieces_counts_every_byte(tmp_path: Path) -> None:
+def test_read_range_reads_exactly_the_range(tmp_path: Path) -> None:
     path = tmp_path / "spool"
-    path.write_bytes(b"a" * 2500)
-    seen: list[int] = []
-    assert b"".join(ship.read_pieces(path, seen.append, size=1000)) == b"a" * 2500
-    assert seen == [1000, 2000, 2500]
+    path.write_bytes(bytes(range(256)) * 10)
+    chunks = list(ship.read_range(path, 100, 2100, size=1000))
+    assert [len(c) for c in chunks] == [1000, 1000]
+    assert b"".join(chunks) == path.read_bytes()[100:2100]
+    with pytest.raises(OccError, match="ended early"):
+        list(ship.read_range(path, 2000, 5000))
+
+
+def spool_of(tmp_path: Path, layers: list[bytes], level: int) -> tuple[ship.Spool, bytes]:
+    raw = saved_archive(layers)
+    path = tmp_path / "image.tar"
+    path.write_bytes(raw)
+    return ship.Spool(path, index_archive(path), level), raw
+
+
+@pytest.mark.parametrize("level", [0, 1, 6])
+@pytest.mark.parametrize("have", [0, 1, 2])
+def test_what_a_host_is_sent_reads_back_as_the_archive_without_its_layers(
+        tmp_path: Path, level: int, have: int) -> None:
+    spool, raw = spool_of(tmp_path, [BASE, TOOLS, APP], level)
+    pieces = pieces_for(spool.saved, have)
+    seen: list[tuple[int, int]] = []
+    sent = b"".join(spool.stream(pieces, lambda done, wire: seen.append((done, wire))))
+    expected = b"".join(raw[p.start:p.end] for p in pieces)
+    if level == 0:
+        assert sent == expected
+    else:
+        assert sent[:2] == b"\x1f\x8b" and len(sent) < len(expected)  # gzip, smaller
+        # One gzip member per piece; concatenated they are one stream to a reader that
+        # reads every member, as docker load's do (Go's gzip reader, unpigz). Python's
+        # tarfile "r|gz" would stop after the first: GzipFile reads them all.
+        assert gzip.decompress(sent) == expected
+        with gzip.GzipFile(fileobj=io.BytesIO(sent)) as unpacked, \
+                tarfile.open(fileobj=unpacked, mode="r|") as tar:
+            names = [m.name for m in tar]
+        assert "manifest.json" in names
+    total = sum(p.size for p in pieces)
+    assert seen[-1] == (total, len(sent))  # the bar ends at the archive bytes it stands for
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    spool.close()
+
+
+def test_each_piece_is_packed_once_for_every_host(tmp_path: Path, monkeypatch) -> None:
+    spool, _ = spool_of(tmp_path, [BASE, TOOLS, APP], 1)
+    packed: list[int] = []
+    real_pack = ship.pack
+
+    def counting(source, piece, level, out):
+        packed.append(piece.start)
+        return real_pack(source, piece, level, out)
+
+    monkeypatch.setattr(ship, "pack", counting)
+    first = b"".join(spool.stream(pieces_for(spool.saved, 1), lambda *_: None))
+    second = b"".join(spool.stream(pieces_for(spool.saved, 0), lambda *_: None))
+    assert len(packed) == len(set(packed)) == len(spool.saved.pieces)
+    assert second.endswith(first[-100:])  # the same members, reused
+    spool.close()
 
 
 def test_a_load_error_is_an_occ_error() -> None:
@@ -138,6 +181,9 @@ class Engine(FakeClient):
         self.arch, self.image_arch = arch, image_arch
         self.loaded: list[bytes] = []
         self.load_answer: list[dict] = []
+        self.layers: dict[str, list[str]] = {}  # image id -> its layers, as inspect says
+        self.driver_status: list[list[str]] = [["Backing Filesystem", "extfs"]]
+        self.load_sees_layers = True  # False: the layer store lost them since the listing
         api = self.api
         original_build = api.build
 
@@ -151,22 +197,35 @@ class Engine(FakeClient):
         api.build = build_here
         api._url = lambda path, *args: path
         api._raise_for_status = lambda response: None
-        api._stream_helper = lambda response, decode=False: iter(self.load_answer)
+        api._stream_helper = lambda response, decode=False: iter(response)
         api._post = self.post
+        api.images = lambda: [{"Id": image_id} for image_id in self.layers]
+        api.inspect_image = lambda image_id: {"RootFS": {"Layers": self.layers[image_id]}}
 
     def info(self) -> dict:
-        return {"Architecture": self.arch}
+        return {"Architecture": self.arch, "DriverStatus": self.driver_status}
 
     def post(self, url, data, params, stream, timeout):
+        """docker load: a layer file is opened only when the Engine lacks the layer."""
         assert url == "/images/load"
         body = b"".join(data)
         self.loaded.append(body)
-        if not self.load_answer:  # a whole archive: the image appears with its id and tags
-            manifest = gzip.decompress(body).decode()
-            image_id, ref, arch, labels = manifest.split("|", 3)
-            self.images.add(ShipImage(self, [ref], eval(labels), image_id=image_id,  # noqa: S307
-                                      arch=arch))
-        return object()
+        if self.load_answer:
+            return self.load_answer
+        config, paths, members = image_of_archive(
+            gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
+        ids = config["rootfs"]["diff_ids"]
+        have = shared_layers(ids, self.layers.values()) if self.load_sees_layers else 0
+        missing = [path for path in paths[have:] if path not in members]
+        if missing:
+            return [{"error": f"open /var/lib/docker/tmp/docker-import-1/{missing[0]}: "
+                              "no such file or directory"}]
+        labels = config["config"]["Labels"]
+        image = self.images.add(ShipImage(self, [labels.pop("test.ref")], labels,
+                                          image_id=labels.pop("test.id"),
+                                          arch=config["architecture"]))
+        self.layers[image.id] = ids
+        return []
 
 
 def source_of(engine: Engine) -> tuple[ship.ShipSource, list[str]]:
@@ -178,8 +237,10 @@ def source_of(engine: Engine) -> tuple[ship.ShipSource, list[str]]:
     def image_archive(ref: str):
         saved.append(ref)
         image = engine.images.get(ref)
-        yield iter([f"{image.id}|{ref}|{image.attrs['Architecture']}|".encode(),
-                    repr(image.labels).encode()])
+        labels = {**image.labels, "test.id": image.id, "test.ref": ref}
+        data = saved_archive([BASE, TOOLS], ref=ref, arch=image.attrs["Architecture"],
+                             labels=labels)
+        yield iter([data[:1000], data[1000:]])
 
     endpoint.image_archive = image_archive
     return ship.ShipSource(endpoint), saved
@@ -198,7 +259,7 @@ def test_a_host_without_the_image_gets_it_sent_once_built_here() -> None:
     assert len(here.api.builds) == 1 and host.api.builds == []  # nothing built on the host
     assert saved == [image_ref(CONFIG)] and len(host.loaded) == 1
     progress = [e for e in reporter.events if e[0] == "progress" and e[1].startswith("Sending")]
-    total = len(host.loaded[0])
+    total = len(gzip.decompress(host.loaded[0]))  # the bar counts the archive's bytes
     assert progress[-1][2:] == (total, total)
     assert any("Sending image" in s and "to h1" in s for s in reporter.of("step"))
     assert any(s.startswith("Building image") and s.endswith("(on this machine, to send)")
@@ -300,3 +361,62 @@ def test_docker_missing_here_is_a_clear_error() -> None:
         build.ensure_image(Engine("x86_64"), CONFIG, RecordingReporter(), ship=source,
                            where="h1")
     assert "occ config set image_source build" in caught.value.hint
+
+
+# -- only the layers a host lacks ---------------------------------------------------------------
+
+def sent_members(host: Engine, i: int = -1) -> dict:
+    return image_of_archive(gzip.decompress(host.loaded[i]))[2]
+
+
+def test_a_host_with_the_base_image_is_sent_only_the_layers_above_it() -> None:
+    here, host = Engine("x86_64"), Engine("x86_64")
+    host.layers["sha256:" + "b" * 64] = [diff_id(BASE)]  # debian:bookworm-slim, say
+    source, _ = source_of(here)
+    reporter = RecordingReporter()
+    image = build.ensure_image(host, CONFIG, reporter, ship=source, where="h1")
+    assert image.id == here.images.get(image_ref(CONFIG)).id
+    members = sent_members(host)
+    assert BASE not in members.values() and TOOLS in members.values()
+    [step] = [s for s in reporter.of("step") if s.startswith("Sending image")]
+    assert step.endswith("; h1 has 1 of its 2 layers)"), step
+    assert reporter.of("notice") == []
+    source.close()
+
+
+def test_a_host_that_cannot_load_it_without_its_layers_gets_it_whole() -> None:
+    here, host = Engine("x86_64"), Engine("x86_64")
+    host.layers["sha256:" + "b" * 64] = [diff_id(BASE)]
+    host.load_sees_layers = False  # pruned between the listing and the load
+    source, _ = source_of(here)
+    reporter = RecordingReporter()
+    build.ensure_image(host, CONFIG, reporter, ship=source, where="h1")
+    assert len(host.loaded) == 2 and BASE in sent_members(host).values()
+    assert BASE not in sent_members(host, 0).values()
+    [notice] = reporter.of("notice")
+    assert "h1 did not load the image without the 1 layers it has" in notice
+    assert "no such file or directory" in notice and notice.endswith("sending all of it")
+    source.close()
+
+
+def test_an_engine_that_keeps_images_in_containerd_gets_every_layer() -> None:
+    here, host = Engine("x86_64"), Engine("x86_64")
+    host.layers["sha256:" + "b" * 64] = [diff_id(BASE)]
+    host.driver_status = [["driver-type", "io.containerd.snapshotter.v1"]]
+    source, _ = source_of(here)
+    build.ensure_image(host, CONFIG, RecordingReporter(), ship=source, where="h1")
+    assert len(host.loaded) == 1 and BASE in sent_members(host).values()
+    source.close()
+
+
+def test_hosts_with_different_layers_share_the_packed_pieces() -> None:
+    here = Engine("x86_64")
+    bare, based = Engine("x86_64"), Engine("x86_64")
+    based.layers["sha256:" + "b" * 64] = [diff_id(BASE)]
+    source, saved = source_of(here)
+    for host in (bare, based):
+        build.ensure_image(host, CONFIG, RecordingReporter(), ship=source, where="h")
+    assert len(saved) == 1
+    assert bare.loaded[0].endswith(based.loaded[0][-200:])  # same members after the base
+    assert len(based.loaded[0]) < len(bare.loaded[0])
+    source.close()

@@ -6,13 +6,17 @@ host whose Engine reports the same architecture as the image here gets it sent; 
 host (another architecture, or one that cannot be told) makes the image itself, as
 ``build``/``prebuilt`` would, and occ says why.
 
-The bytes: ``docker save`` of this machine's Engine (``GET /images/REF/get``), compressed
-once (gzip level 1 by default: dockerd's ``docker load`` takes gzip, bzip2 and xz, not
-zstd) into a spool file in a private temporary folder, then sent to each host as the body
-of ``POST /images/load`` on its SSH-forwarded Docker socket: never a TCP port. Many hosts
-read the same spool at once. ``docker load`` unpacks the whole archive before it tags
-anything, so a transfer cut off half-way leaves no image on the host, and the next start
-sends it again.
+The bytes: ``docker save`` of this machine's Engine (``GET /images/REF/get``) lands once
+in a spool file in a private temporary folder and is indexed (image/saved_archive.py): a
+host is sent only the layer files it lacks, found from the layer lists of the images it
+has (the base image, or what an update left unchanged). Each piece of the archive is
+compressed once, when the first host needs it, as a gzip member of its own (level 1 by
+default: dockerd's ``docker load`` takes gzip, bzip2 and xz, not zstd, and reads
+concatenated members as one stream), on all cores while the first pieces are already being
+sent. The pieces go as the body of ``POST /images/load`` on the host's SSH-forwarded Docker
+socket: never a TCP port. Many hosts read the same spool at once. ``docker load`` unpacks
+the whole archive before it tags anything, so a transfer cut off half-way leaves no image
+on the host, and the next start sends it again.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import shutil
 import tempfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -34,6 +39,14 @@ import msgspec
 from opencode_cloud.config.model import Config
 from opencode_cloud.errors import OccError
 from opencode_cloud.image.refs import image_ref
+from opencode_cloud.image.saved_archive import (
+    Piece,
+    SavedImage,
+    index_archive,
+    pieces_for,
+    shared_layers,
+    whole,
+)
 from opencode_cloud.report import Reporter
 
 # gzip level 1: the cheapest compression docker load reads (bench/ship_bench.py measures
@@ -112,35 +125,95 @@ def making_config(config: Config) -> Config:
     return msgspec.structs.replace(config, image_source=source)
 
 
-# -- the compressed stream --------------------------------------------------------------------
-
-def compressed(chunks: Iterable[bytes], level: int = DEFAULT_GZIP_LEVEL) -> Iterator[bytes]:
-    """``chunks`` as one gzip stream (``level`` 0: the bytes unchanged)."""
-    if level == 0:
-        yield from chunks
-        return
-    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
-    for chunk in chunks:
-        out = packer.compress(chunk)
-        if out:
-            yield out
-    yield packer.flush()
-
+# -- the spool: the archive once on disk, its pieces compressed on first need -----------------
 
 def gzip_level() -> int:
     text = os.environ.get("OCC_SHIP_GZIP_LEVEL", "")
     return int(text) if text.isdigit() and int(text) <= 9 else DEFAULT_GZIP_LEVEL
 
 
-def read_pieces(path: Path, on_bytes: Callable[[int], None],
-                size: int = CHUNK) -> Iterator[bytes]:
-    """The file's bytes in pieces, ``on_bytes(sent so far)`` after each."""
-    done = 0
+def read_range(path: Path, start: int, end: int, size: int = CHUNK) -> Iterator[bytes]:
+    """Bytes ``[start, end)`` of a file, in chunks of at most ``size``."""
     with open(path, "rb") as spool:
-        while piece := spool.read(size):
-            yield piece
-            done += len(piece)
-            on_bytes(done)
+        spool.seek(start)
+        left = end - start
+        while left > 0 and (chunk := spool.read(min(size, left))):
+            left -= len(chunk)
+            yield chunk
+    if left > 0:
+        raise OccError(f"The spool file {path} ended early (it was changed or removed).")
+
+
+def pack(source: Path, piece: Piece, level: int, out: Path) -> Path:
+    """``piece`` of the file ``source`` as one gzip member (a whole gzip stream) in
+    ``out``. zlib lets go of the GIL while it works, so pieces pack on all cores."""
+    packer = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # gzip framing
+    with open(out, "wb") as sink:
+        for chunk in read_range(source, piece.start, piece.end):
+            sink.write(packer.compress(chunk))
+        sink.write(packer.flush())
+    return out
+
+
+class Spool:
+    """One image's ``docker save`` in a file, cut into pieces (:class:`SavedImage`). With
+    ``level`` 0 a host gets the pieces as they are; otherwise each piece is compressed
+    once, when the first host needs it, into a gzip member of its own, and every host
+    that needs it is sent the same member."""
+
+    def __init__(self, raw: Path, saved: SavedImage, level: int) -> None:
+        self.raw, self.saved, self.level = raw, saved, level
+        self._lock = threading.Lock()
+        self._packed: dict[int, Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    def _packed_piece(self, piece: Piece) -> Future:
+        with self._lock:
+            future = self._packed.get(piece.start)
+            if future is None:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(os.cpu_count() or 1,
+                                                    thread_name_prefix="occ-pack")
+                out = self.raw.with_name(f"{self.raw.stem}.{piece.start}.gz")
+                future = self._pool.submit(pack, self.raw, piece, self.level, out)
+                self._packed[piece.start] = future
+            return future
+
+    def stream(self, pieces: Sequence[Piece],
+               on_bytes: Callable[[int, int], None]) -> Iterator[bytes]:
+        """What a host is sent for ``pieces``. ``on_bytes(archive, sent)`` after each
+        chunk: the archive's bytes it stands for so far, and the bytes sent so far."""
+        if self.level == 0:
+            done = 0
+            for piece in pieces:
+                for chunk in read_range(self.raw, piece.start, piece.end):
+                    done += len(chunk)
+                    yield chunk
+                    on_bytes(done, done)
+            return
+        # Every piece queued at once: the pool packs ahead while the first are sent.
+        futures = [self._packed_piece(piece) for piece in pieces]
+        done = sent = 0
+        for piece, future in zip(pieces, futures, strict=True):
+            try:
+                path = future.result()
+            except OSError as exc:
+                raise OccError(f"Could not compress the image to send: {exc}",
+                               hint="The spool lives in the temporary folder (TMPDIR); "
+                               "make room there, or send it plain: "
+                               "OCC_SHIP_GZIP_LEVEL=0") from None
+            packed, read = path.stat().st_size, 0
+            for chunk in read_range(path, 0, packed):
+                read += len(chunk)
+                yield chunk
+                on_bytes(done + piece.size * read // packed, sent + read)
+            done, sent = done + piece.size, sent + packed
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def check_load_answer(lines: Iterable[dict], where: str) -> None:
@@ -166,7 +239,7 @@ class ShipSource:
         self._lock = threading.Lock()
         self._ref_locks: dict[str, threading.Lock] = {}
         self._images: dict[tuple[str, bool], object] = {}
-        self._spools: dict[str, Path] = {}
+        self._spools: dict[str, Spool] = {}
         self._arch: str | None = None
         self._folder: Path | None = None
         self.spooled_bytes = 0  # the tar's size, for figures (bench)
@@ -213,42 +286,48 @@ class ShipSource:
                        timeout=None):
             yield
 
-    def spool(self, image, reporter: Reporter) -> Path:
-        """The compressed ``docker save`` of ``image``, written once."""
+    def spool(self, image, reporter: Reporter) -> Spool:
+        """``docker save`` of ``image`` in a spool file, saved and indexed once."""
         with self._ref_lock(f"spool {image.id}"):
-            path = self._spools.get(image.id)
-            if path is not None:
-                return path
+            spool = self._spools.get(image.id)
+            if spool is not None:
+                return spool
             with self._lock:
                 if self._folder is None:
                     self._folder = Path(tempfile.mkdtemp(prefix="occ-ship-"))  # 0700
-            path = self._folder / f"{image.id.removeprefix('sha256:')[:24]}.tar.gz"
+            path = self._folder / f"{image.id.removeprefix('sha256:')[:24]}.tar"
             ref = image.tags[0] if image.tags else image.id
             reporter.step(f"Packing image {ref} here for sending")
-            raw, level = 0, gzip_level()
+            raw = 0
             try:
                 with self.endpoint.image_archive(ref) as pieces, open(path, "wb") as out:
-                    def counted(source: Iterable[bytes]) -> Iterator[bytes]:
-                        nonlocal raw
-                        for piece in source:
-                            raw += len(piece)
-                            reporter.progress(f"Packing {ref}", raw, None)
-                            yield piece
-                    for packed in compressed(counted(pieces), level):
-                        out.write(packed)
+                    for piece in pieces:
+                        out.write(piece)
+                        raw += len(piece)
+                        reporter.progress(f"Packing {ref}", raw, None)
             except BaseException:
                 path.unlink(missing_ok=True)
                 raise
+            try:
+                saved = index_archive(path)
+            except ValueError as exc:  # sent whole, as docker save wrote it
+                reporter.detail(f"Every host gets the whole archive: {exc}")
+                saved = whole(raw)
+            spool = Spool(path, saved, gzip_level())
             self.spooled_bytes = raw
-            reporter.detail(f"Packed {raw / 2**20:.0f} MiB into {path.stat().st_size / 2**20:.0f}"
-                            f" MiB (gzip level {level}).")
-            self._spools[image.id] = path
-            return path
+            reporter.detail(f"Saved {raw / 2**20:.0f} MiB, {len(saved.diff_ids)} layers; "
+                            f"each part is compressed when a host first needs it (gzip "
+                            f"level {spool.level}).")
+            self._spools[image.id] = spool
+            return spool
 
     def close(self) -> None:
         with self._lock:
             folder, self._folder = self._folder, None
+            spools = list(self._spools.values())
             self._spools.clear()
+        for spool in spools:
+            spool.close()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -314,7 +393,8 @@ def ensure_shipped(client, config: Config, reporter: Reporter, source: ShipSourc
         present = existing is not None and not refresh
     if present:
         return existing
-    target_arch = client.info().get("Architecture")
+    info = client.info()
+    target_arch = info.get("Architecture")
     plan = decide(present=False, source_arch=source.engine_arch(), target_arch=target_arch,
                   where=where)
     if plan.action == "ship":
@@ -325,35 +405,73 @@ def ensure_shipped(client, config: Config, reporter: Reporter, source: ShipSourc
         if plan.action == "present":
             return existing
         if plan.action == "ship":
-            send(client, source, image, reporter, where)
+            send(client, source, image, reporter, where, info)
             return client.images.get(image.id)
     reporter.warn(plan.reason)
     return ensure_base_image(client, made, reporter, refresh=refresh)
 
 
-def send(client, source: ShipSource, image, reporter: Reporter, where: str) -> None:
-    """Load ``image`` from the spool into the host's Engine, with a byte progress bar."""
-    path = source.spool(image, reporter)
-    total = path.stat().st_size
+def host_layer_lists(client, info: dict) -> list[list[str]]:
+    """The layer lists of the host's images, to leave out of the archive what it has.
+    None for an Engine that keeps its images in containerd: its ``docker load`` wants
+    every file the archive names."""
+    from docker.errors import NotFound
+
+    if any(isinstance(pair, list | tuple) and len(pair) == 2 and
+           str(pair[1]).startswith("io.containerd.snapshotter")
+           for pair in info.get("DriverStatus") or []):
+        return []
+    lists = []
+    for summary in client.api.images():
+        with contextlib.suppress(NotFound):  # removed since it was listed
+            lists.append(list(client.api.inspect_image(summary["Id"])["RootFS"]
+                              .get("Layers") or []))
+    return lists
+
+
+def send(client, source: ShipSource, image, reporter: Reporter, where: str,
+         info: dict) -> None:
+    """Load ``image`` from the spool into the host's Engine, leaving out the layers the
+    host has, with a byte progress bar."""
+    spool = source.spool(image, reporter)
+    have = shared_layers(spool.saved.diff_ids, host_layer_lists(client, info)) \
+        if spool.saved.diff_ids else 0
+    try:
+        load(client, spool, have, image, reporter, where)
+    except OccError as exc:
+        if have == 0:
+            raise
+        reporter.notice(f"{where} did not load the image without the {have} layers it has "
+                        f"({exc.message}); sending all of it")
+        load(client, spool, 0, image, reporter, where)
+
+
+def load(client, spool: Spool, have: int, image, reporter: Reporter, where: str) -> None:
+    """One ``POST /images/load`` of the pieces a host with ``have`` layers needs."""
+    pieces = pieces_for(spool.saved, have)
+    total = sum(piece.size for piece in pieces)
     ref = image.tags[0] if image.tags else image.id
     what = f"Sending {ref}"
-    reporter.step(f"Sending image {ref} to {where} ({total / 2**20:.0f} MiB)")
-    halfway, tenth = total // 3, [0]
+    layers = len(spool.saved.diff_ids)
+    kept = f"; {where} has {have} of its {layers} layers" if have else ""
+    reporter.step(f"Sending image {ref} to {where} ({total / 2**20:.0f} MiB{kept})")
+    tenth, before, sent = [0], [0], [0]
 
-    def sent(done: int) -> None:
+    def counted(done: int, wire: int) -> None:
         reporter.progress(what, done, total)
+        if before[0] * 3 < total <= done * 3:  # the first chunk past a third of the image
+            reporter.checkpoint(HALF_SENT)
+        before[0], sent[0] = done, wire
         if done * 10 // max(total, 1) > tenth[0]:
             tenth[0] = done * 10 // max(total, 1)
             reporter.detail(f"{what}: {tenth[0] * 10}%")
-        if done - CHUNK < halfway <= done:
-            reporter.checkpoint(HALF_SENT)
 
     api = client.api
-    response = api._post(api._url("/images/load"), data=read_pieces(path, sent),
+    response = api._post(api._url("/images/load"), data=spool.stream(pieces, counted),
                          params={"quiet": True}, stream=True, timeout=LOAD_TIMEOUT)
     api._raise_for_status(response)
     check_load_answer(api._stream_helper(response, decode=True), where)
     loaded = client.images.get(image.id)
     if ref not in (loaded.tags or []) and image.tags:
         loaded.tag(ref)
-    reporter.success(f"Sent image {ref} to {where}.")
+    reporter.success(f"Sent image {ref} to {where} ({sent[0] / 2**20:.0f} MiB sent).")
