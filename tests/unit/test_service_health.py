@@ -79,9 +79,8 @@ def test_wait_returns_once_opencode_answers(svc: ServiceContext, container, cloc
     assert verdict.healthy and verdict.version == "1.0.0"
     assert clock.sleeps == [0.25, 0.25]
     assert reporter.of("step") == ["Waiting for opencode to answer"]
-    # Each poll asks with the short readiness timeout.
-    assert {tuple(cmd) for cmd, _ in container.execs} == {
-        ("/usr/local/bin/occ-entrypoint", "probe", "1")}
+    # Each poll is one exec that probes inside the container for up to 5 s.
+    assert {tuple(cmd) for cmd, _ in container.execs} == {tuple(health.readiness_argv(5))}
     assert len(container.execs) == 3
 
 
@@ -132,3 +131,47 @@ def test_wait_stops_when_the_container_keeps_exiting(svc: ServiceContext, contai
 def test_last_logs_when_the_engine_cannot_give_them(container) -> None:
     container.log_bytes = ConnectionError("gone")
     assert health.last_logs(container) == "(logs unavailable: gone)"
+
+
+# -- the readiness loop, run by a real sh against a stand-in for the image's probe ----------
+
+def run_readiness(tmp_path, answers: list[tuple[int, str]], window: int):
+    """Run readiness_argv's loop with ``$0`` a script that gives ``answers`` in turn (the
+    last one again and again); (exit status, output, probes made)."""
+    import subprocess
+
+    count = tmp_path / "count"
+    count.write_text("0")
+    cases = "\n".join(f"  {i}) printf '%s\\n' '{out}'; exit {code} ;;"
+                      for i, (code, out) in enumerate(answers[:-1]))
+    last_code, last_out = answers[-1]
+    script = tmp_path / "occ-entrypoint"
+    script.write_text(f"""#!/bin/sh
+[ "$1" = probe ] && [ "$2" = 1 ] || exit 99
+n=$(cat {count}); echo $((n + 1)) > {count}
+case $n in
+{cases}
+  *) printf '%s\\n' '{last_out}'; printf 'occ-watchdog {{"restarts": 0}}\\n'; exit {last_code} ;;
+esac
+""")
+    script.chmod(0o755)
+    argv = health.readiness_argv(window)
+    argv[3] = str(script)  # $0: the probe's path in the image
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=window + 10)
+    return done.returncode, done.stdout, int(count.read_text())
+
+
+def test_the_readiness_loop_probes_until_opencode_answers(tmp_path) -> None:
+    code, out, probes = run_readiness(
+        tmp_path, [(7, "curl: (7) Failed to connect"), (28, "curl: (28) timed out"),
+                   (0, '{"healthy": true, "version": "1.18.33"}')], window=5)
+    assert (code, probes) == (0, 3)
+    verdict = health.parse_probe(out, code == 0)
+    assert verdict.healthy and verdict.version == "1.18.33" and verdict.watchdog is not None
+
+
+def test_the_readiness_loop_ends_with_the_last_failure_when_the_window_closes(tmp_path):
+    code, out, probes = run_readiness(tmp_path, [(7, "curl: (7) Failed to connect")],
+                                      window=1)
+    assert code == 1 and 1 <= probes <= 8  # a probe every 0.2 s for at most a second
+    assert health.parse_probe(out, False).detail == "curl: (7) Failed to connect"

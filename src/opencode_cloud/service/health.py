@@ -19,6 +19,11 @@ PROBE = ["/usr/local/bin/occ-entrypoint", "probe"]
 # While opencode starts, a request can be accepted and then left unanswered: poll with a
 # short timeout so readiness is seen within a second of it.
 READINESS_PROBE_SECONDS = 1
+# While waiting for a start, one exec probes again and again inside the container for up
+# to this long: an exec costs the host a runc start and, over SSH, several round trips,
+# and twenty hosts starting at once should not spend their CPU on being watched.
+READINESS_WINDOW_SECONDS = 5
+READINESS_RETRY = "0.2"  # seconds between two probes inside that exec
 STATUS_PROBE_SECONDS = 4
 RESTARTS_GIVING_UP = 3  # restarts seen while waiting that mean a container cannot start
 
@@ -63,10 +68,23 @@ def parse_probe(output: str, ok: bool) -> Health | None:
     return Health(bool(answer.get("healthy")), answer.get("version"), text, figures)
 
 
-def probe(container, max_seconds: int = STATUS_PROBE_SECONDS) -> Health:
+def readiness_argv(window: int) -> list[str]:
+    """One exec that runs the probe until opencode answers or ``window`` seconds pass,
+    and prints the last probe's output (the answer, or why it failed) with its verdict."""
+    loop = ('end=$(($(date +%s) + $1)); '
+            'while :; do '
+            f'out=$("$0" probe {READINESS_PROBE_SECONDS}) && {{ printf "%s\\n" "$out"; exit 0; }}; '
+            '[ "$(date +%s)" -lt "$end" ] || { printf "%s\\n" "$out"; exit 1; }; '
+            f'sleep {READINESS_RETRY}; '
+            'done')
+    return ["sh", "-c", loop, PROBE[0], str(window)]
+
+
+def probe(container, max_seconds: int = STATUS_PROBE_SECONDS,
+          argv: list[str] | None = None) -> Health:
     try:
         code, output = run_collected(container.client.api, container.id,
-                                     [*PROBE, str(max_seconds)], user="opencoder")
+                                     argv or [*PROBE, str(max_seconds)], user="opencoder")
     except Exception as exc:  # the container stopped between our checks
         return Health(False, detail=str(exc))
     text = (output or b"").decode(errors="replace").strip()
@@ -121,7 +139,8 @@ def wait_until_healthy(ctx: ServiceContext, container, timeout: float) -> Health
                 "answered",
                 hint="Its last log lines:\n" + last_logs(container),
             )
-        health = probe(container, READINESS_PROBE_SECONDS)
+        window = max(1, min(READINESS_WINDOW_SECONDS, int(deadline - time.monotonic())))
+        health = probe(container, argv=readiness_argv(window))
         if health.healthy:
             return health
         if time.monotonic() >= deadline:
