@@ -4,6 +4,8 @@
   connections are rejected; ssh still answers): it starts healthy from the image sent.
 - h12: the image here says arm64 (a tiny image loaded with that architecture); h12's Engine
   says x86_64: occ warns naming both and builds on h12 instead of sending it.
+- h16 and h17 as a group, with the image here saying arm64 again: one of them builds the
+  image, it comes here once and goes on to the other, which does not build.
 - h13: the transfer is cut half-way (occ frozen, its SSH master and then occ killed): h13
   keeps no half image, and the next start sends it whole.
 - h14 and h15 as a group: one image made and packed here, sent to both at once; then an
@@ -243,6 +245,40 @@ def test_a_host_of_another_architecture_builds_there_instead(
             assert "Sending" not in text and "Packing" not in text
             with pytest.raises(ImageNotFound):
                 engine.images.get(ref)
+    finally:
+        local.images.remove(ref)
+
+
+def test_hosts_of_another_architecture_share_one_build_made_on_one_of_them(
+        lab: Lab, lab_docker, tmp_path: Path) -> None:
+    from opencode_cloud.config.model import Config
+
+    repo = f"occship-peer-{uuid.uuid4().hex[:6]}/sandbox"
+    ref = f"{repo}:1.18.33"
+    digest = build_inputs(Config(image=repo, extra_ca_certs=CA_BUNDLE)).digest
+    local = docker.from_env()
+    local.images.load(tiny_image_archive(ref, "arm64", {INPUTS_LABEL: digest}))
+    hosts = ["h16", "h17"]
+    try:
+        with shipping_occ(tmp_path, lab, hosts, lab_docker, image=repo,
+                          image_ref=ref) as run:
+            started = run("start", "--group", "ship", "-v", timeout=1500)
+            text = started.stdout + started.stderr
+            assert started.returncode == 0, text[-5000:]
+            builders = re.findall(rf"\[(h1[67])\] Building image {re.escape(ref)}", text)
+            assert len(builders) == 1, text[-5000:]  # one build, on one host
+            maker, = builders
+            other, = set(hosts) - {maker}
+            assert f"[{maker}] Fetching image {ref} from {maker}" in text
+            assert f"[{other}] {maker} built the image for amd64 hosts: {other} is sent it " \
+                   "from there" in text
+            assert f"[{other}] Sending image {ref} to {other}" in text
+            assert f"Sending image {ref} to {maker}" not in text
+            made = lab_docker(maker).images.get(ref)
+            assert lab_docker(other).images.get(ref).id == made.id  # labels and all
+            assert made.attrs["Architecture"] == "amd64"
+            for name in hosts:
+                healthy(run, name)
     finally:
         local.images.remove(ref)
 

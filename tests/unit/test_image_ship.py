@@ -228,22 +228,34 @@ class Engine(FakeClient):
         return []
 
 
-def source_of(engine: Engine) -> tuple[ship.ShipSource, list[str]]:
-    """A ShipSource on ``engine``; its 'docker save' gives a tiny stand-in archive."""
+def archive_of(engine: Engine, ref: str) -> bytes:
+    """A docker save archive of ``engine``'s image ``ref`` (its id, tag and labels ride in
+    the config's labels, for the stand-in docker load)."""
+    image = engine.images.get(ref)
+    labels = {**image.labels, "test.id": image.id, "test.ref": ref}
+    return saved_archive([BASE, TOOLS], ref=ref, arch=image.attrs["Architecture"],
+                         labels=labels)
+
+
+def saving_endpoint(engine: Engine):
+    """``engine``'s endpoint, whose docker save gives archive_of; ``.saves`` lists them."""
     endpoint = fake_endpoint(engine)
-    saved: list[str] = []
+    endpoint.saves = []
 
     @contextlib.contextmanager
     def image_archive(ref: str):
-        saved.append(ref)
-        image = engine.images.get(ref)
-        labels = {**image.labels, "test.id": image.id, "test.ref": ref}
-        data = saved_archive([BASE, TOOLS], ref=ref, arch=image.attrs["Architecture"],
-                             labels=labels)
+        endpoint.saves.append(ref)
+        data = archive_of(engine, ref)
         yield iter([data[:1000], data[1000:]])
 
     endpoint.image_archive = image_archive
-    return ship.ShipSource(endpoint), saved
+    return endpoint
+
+
+def source_of(engine: Engine) -> tuple[ship.ShipSource, list[str]]:
+    """A ShipSource on ``engine``; its 'docker save' gives a tiny stand-in archive."""
+    endpoint = saving_endpoint(engine)
+    return ship.ShipSource(endpoint), endpoint.saves
 
 
 CONFIG = Config(image_source="ship", extra_ca_certs="none")
@@ -419,4 +431,96 @@ def test_hosts_with_different_layers_share_the_packed_pieces() -> None:
     assert len(saved) == 1
     assert bare.loaded[0].endswith(based.loaded[0][-200:])  # same members after the base
     assert len(based.loaded[0]) < len(bare.loaded[0])
+    source.close()
+
+
+# -- hosts of an architecture this machine does not make images for --------------------------
+
+def ship_to(hosts: list[Engine], source: ship.ShipSource) -> list[RecordingReporter]:
+    """ensure_image on every host at once, as a fleet command does; their reporters."""
+    reporters = [RecordingReporter() for _ in hosts]
+    errors: list[BaseException] = []
+
+    def one(i: int) -> None:
+        try:
+            build.ensure_image(hosts[i], CONFIG, reporters[i], ship=source, where=f"h{i}",
+                               origin=hosts[i].endpoint)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(hosts))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    return reporters
+
+
+def foreign_hosts(n: int) -> list[Engine]:
+    hosts = [Engine("x86_64") for _ in range(n)]
+    for host in hosts:
+        host.endpoint = saving_endpoint(host)
+    return hosts
+
+
+def test_one_host_of_another_architecture_builds_and_the_others_are_sent_its_image() -> None:
+    here = Engine("aarch64", image_arch="arm64")  # a laptop with an ARM CPU
+    source, saved_here = source_of(here)
+    hosts = foreign_hosts(3)
+    source.hosts = 3
+    reporters = ship_to(hosts, source)
+    [maker] = [h for h in hosts if h.api.builds]  # one build, on one host
+    assert len(maker.api.builds) == 1 and here.api.builds == [] and saved_here == []
+    assert maker.endpoint.saves == [image_ref(CONFIG)]  # fetched from it once
+    image_id = maker.images.get(image_ref(CONFIG)).id
+    for i, host in enumerate(hosts):
+        assert host.images.get(image_ref(CONFIG)).id == image_id
+        if host is not maker:
+            assert host.api.builds == [] and len(host.loaded) == 1
+            [line] = [t for t in reporters[i].of("info") if "built the image" in t]
+            assert line == f"h{hosts.index(maker)} built the image for amd64 hosts: " \
+                           f"h{i} is sent it from there"
+    assert any("is aarch64" in w or "x86_64" in w for w in reporters[0].of("warn"))
+    source.close()
+
+
+def test_a_lone_host_of_another_architecture_builds_and_nothing_is_fetched() -> None:
+    here = Engine("aarch64", image_arch="arm64")
+    source, _ = source_of(here)
+    [host] = foreign_hosts(1)
+    ship_to([host], source)
+    assert len(host.api.builds) == 1 and host.endpoint.saves == []
+    source.close()
+
+
+def test_hosts_one_after_the_other_still_share_one_build() -> None:
+    here = Engine("aarch64", image_arch="arm64")
+    source, _ = source_of(here)
+    first, second = foreign_hosts(2)
+    source.hosts = 2  # --parallel 1: the first is done before the second begins
+    ship_to([first], source)
+    ship_to([second], source)
+    assert len(first.api.builds) == 1 and second.api.builds == []
+    assert len(second.loaded) == 1 and first.endpoint.saves == [image_ref(CONFIG)]
+    source.close()
+
+
+def test_a_maker_whose_image_cannot_be_fetched_starts_and_the_others_build() -> None:
+    here = Engine("aarch64", image_arch="arm64")
+    source, _ = source_of(here)
+    first, second = foreign_hosts(2)
+
+    @contextlib.contextmanager
+    def broken(ref: str):
+        raise OccError("the connection to h0 dropped")
+        yield
+
+    first.endpoint.image_archive = broken
+    source.hosts = 2
+    [first_reporter] = ship_to([first], source)
+    assert "The image could not come here from h0 for the other amd64 hosts" in \
+        first_reporter.of("warn")[-1]
+    ship_to([second], source)
+    assert len(first.api.builds) == 1 and len(second.api.builds) == 1
     source.close()

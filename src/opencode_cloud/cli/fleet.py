@@ -120,6 +120,7 @@ def service_work(op: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
     config, names = load_config(), ServiceNames.from_environment()
     source = ship_source()
+    source.hosts = len(fleet_hosts() or ())  # an image one host makes may go on to others
 
     def work(task) -> Any:
         endpoint = task.enter(RemoteEngine(task.host, task.reporter))

@@ -94,13 +94,14 @@ def find_image(client, ref: str):
 
 
 def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = False,
-                 ship=None, where: str = "the host"):
+                 ship=None, where: str = "the host", origin=None):
     """The image object the service runs for the current settings, building or pulling
     what is missing: occ's image, and on top of it the image of ``image_dockerfile``.
 
     ``refresh`` pulls a prebuilt image even when one is present (update). ``ship`` (an
     image.ship.ShipSource) is where ``image_source: ship`` takes the image from; None when
-    the target is this machine itself. ``where`` names the target in messages.
+    the target is this machine itself. ``where`` names the target in messages; ``origin``
+    is its DockerEndpoint (ship sends an image a host made on to others of its kind).
     """
     custom = None
     if config.image_dockerfile:  # checked before anything is built or pulled
@@ -108,7 +109,8 @@ def ensure_image(client, config: Config, reporter: Reporter, *, refresh: bool = 
             custom = read_custom(config.image_dockerfile, config.image)
         except DockerfileError as exc:
             raise ImageError(exc.message, hint=exc.hint) from None
-    base = ensure_base_image(client, config, reporter, refresh=refresh, ship=ship, where=where)
+    base = ensure_base_image(client, config, reporter, refresh=refresh, ship=ship, where=where,
+                             origin=origin)
     if custom is None:
         return base
     return ensure_custom_image(client, config, custom, base, reporter)
@@ -133,12 +135,13 @@ def ensure_custom_image(client, config: Config, custom: CustomInputs, base, repo
 
 
 def ensure_base_image(client, config: Config, reporter: Reporter, *, refresh: bool = False,
-                      ship=None, where: str = "the host"):
+                      ship=None, where: str = "the host", origin=None):
     """occ's own sandbox image, ``image_ref(config)``."""
     if config.image_source == "ship":
         from opencode_cloud.image.ship import ensure_shipped
 
-        return ensure_shipped(client, config, reporter, ship, where=where, refresh=refresh)
+        return ensure_shipped(client, config, reporter, ship, where=where, refresh=refresh,
+                              origin=origin)
     ref = image_ref(config)
     if config.image_source == "prebuilt":
         existing = find_image(client, ref)

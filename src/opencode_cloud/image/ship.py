@@ -4,7 +4,8 @@ host over its SSH connection, instead of building it there.
 The decision is pure (:func:`decide`): a host that already has the image gets nothing; a
 host whose Engine reports the same architecture as the image here gets it sent; any other
 host (another architecture, or one that cannot be told) makes the image itself, as
-``build``/``prebuilt`` would, and occ says why.
+``build``/``prebuilt`` would, and occ says why. When a command has several such hosts of
+one architecture, the first builds and the others are sent its image (made_on_one_host).
 
 The bytes: ``docker save`` of this machine's Engine (``GET /images/REF/get``) lands once
 in a spool file in a private temporary folder and is indexed (image/saved_archive.py): a
@@ -225,13 +226,14 @@ def check_load_answer(lines: Iterable[dict], where: str) -> None:
                            hint="Run the command again: nothing half-loaded is kept.")
 
 
-# -- the source: this machine's Engine ----------------------------------------------------------
+# -- the source: this machine's Engine, or a host that made the image -------------------------
 
 class ShipSource:
     """This machine's Engine as the source of shipped images, for one command. It makes
     each image at most once (threads of a fleet command wait for each other, other occ
-    processes through a file lock) and compresses it at most once, into a spool file that
-    :meth:`close` deletes."""
+    processes through a file lock) and saves it at most once, into a spool that
+    :meth:`close` deletes. For hosts of an architecture other than its image's, the image
+    one of them builds is spooled here from that host (:func:`made_on_one_host`)."""
 
     def __init__(self, endpoint, lock_dir: Path | None = None) -> None:
         self.endpoint = endpoint  # DockerEndpoint of this machine
@@ -243,6 +245,24 @@ class ShipSource:
         self._arch: str | None = None
         self._folder: Path | None = None
         self.spooled_bytes = 0  # the tar's size, for figures (bench)
+        # Hosts of another architecture (made_on_one_host): how many hosts the command
+        # has (the fleet says), those that asked for an image so far, and per (arch,
+        # inputs) the image one of them built, who built it, and who waits for it.
+        self.hosts = 1
+        self._arrived: set[str] = set()
+        self._made: dict[tuple[str, str], object] = {}
+        self._made_on: dict[tuple[str, str], str] = {}
+        self._waiting: dict[tuple[str, str], int] = {}
+
+    def arrived(self, where: str) -> None:
+        with self._lock:
+            self._arrived.add(where)
+
+    def more_may_need(self, key: tuple[str, str]) -> bool:
+        """Could another host of the command still need the image of ``key``: one waits
+        for it, or one has not asked for its image yet."""
+        with self._lock:
+            return self._waiting.get(key, 0) > 0 or len(self._arrived) < self.hosts
 
     def _ref_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -286,8 +306,10 @@ class ShipSource:
                        timeout=None):
             yield
 
-    def spool(self, image, reporter: Reporter) -> Spool:
-        """``docker save`` of ``image`` in a spool file, saved and indexed once."""
+    def spool(self, image, reporter: Reporter, origin=None, where: str = "") -> Spool:
+        """``docker save`` of ``image`` in a spool file, saved and indexed once: from this
+        machine's Engine, or from ``origin``, the Engine of the host ``where`` that made
+        it."""
         with self._ref_lock(f"spool {image.id}"):
             spool = self._spools.get(image.id)
             if spool is not None:
@@ -297,10 +319,15 @@ class ShipSource:
                     self._folder = Path(tempfile.mkdtemp(prefix="occ-ship-"))  # 0700
             path = self._folder / f"{image.id.removeprefix('sha256:')[:24]}.tar"
             ref = image.tags[0] if image.tags else image.id
-            reporter.step(f"Packing image {ref} here for sending")
+            if origin is None:
+                reporter.step(f"Packing image {ref} here for sending")
+            else:
+                reporter.step(f"Fetching image {ref} from {where}, to send it to the "
+                              "command's other hosts of its architecture")
             raw = 0
             try:
-                with self.endpoint.image_archive(ref) as pieces, open(path, "wb") as out:
+                with (origin or self.endpoint).image_archive(ref) as pieces, \
+                        open(path, "wb") as out:
                     for piece in pieces:
                         out.write(piece)
                         raw += len(piece)
@@ -374,14 +401,17 @@ def no_source(exc: OccError) -> OccError:
 # -- one host ---------------------------------------------------------------------------------
 
 def ensure_shipped(client, config: Config, reporter: Reporter, source: ShipSource | None, *,
-                   where: str, refresh: bool = False):
+                   where: str, refresh: bool = False, origin=None):
     """The image of ``config`` on the host's Engine ``client``, sent from ``source`` when
-    the host lacks it (None: the target is this machine, which makes it itself)."""
+    the host lacks it (None: the target is this machine, which makes it itself).
+    ``origin``: the host's DockerEndpoint, from which an image it has to make itself can be
+    sent on to the command's other hosts of its architecture."""
     from opencode_cloud.image.build import build_inputs, ensure_base_image, find_image
 
     made = making_config(config)
     if source is None:
         return ensure_base_image(client, made, reporter, refresh=refresh)
+    source.arrived(where)
     ref = image_ref(config)
     existing = find_image(client, ref)
     if made.image_source == "build":
@@ -408,7 +438,50 @@ def ensure_shipped(client, config: Config, reporter: Reporter, source: ShipSourc
             send(client, source, image, reporter, where, info)
             return client.images.get(image.id)
     reporter.warn(plan.reason)
-    return ensure_base_image(client, made, reporter, refresh=refresh)
+    arch = normalize_arch(target_arch)
+    if origin is None or made.image_source != "build" or arch is None or source.hosts < 2:
+        return ensure_base_image(client, made, reporter, refresh=refresh)
+    return made_on_one_host(client, made, reporter, source, origin, arch=arch, where=where,
+                            info=info)
+
+
+def made_on_one_host(client, made: Config, reporter: Reporter, source: ShipSource, origin, *,
+                     arch: str, where: str, info: dict):
+    """Hosts of an architecture this machine does not make images for: the first host of
+    the command builds the image, it comes here once, and the command's other hosts of
+    that architecture wait for it and are sent it, instead of each building its own."""
+    from opencode_cloud.image.build import build_inputs, ensure_base_image
+
+    key = (arch, build_inputs(made).digest)
+    lock = source._ref_lock(f"made on a host {key}")
+    if not lock.acquire(blocking=False):
+        maker = source._made_on.get(key, "another host")
+        reporter.step(f"Waiting for {maker}, which builds the image for {arch} hosts")
+        with source._lock:
+            source._waiting[key] = source._waiting.get(key, 0) + 1
+        lock.acquire()
+        with source._lock:
+            source._waiting[key] -= 1
+    try:
+        image = source._made.get(key)
+        if image is None:
+            source._made_on[key] = where
+            built = ensure_base_image(client, made, reporter)
+            if source.more_may_need(key):  # fetched before this host's connection closes
+                try:
+                    source.spool(built, reporter, origin=origin, where=where)
+                    source._made[key] = built
+                except OccError as exc:  # this host's own start goes on
+                    reporter.warn(f"The image could not come here from {where} for the "
+                                  f"other {arch} hosts ({exc.message}): they build it "
+                                  "themselves.")
+            return built
+    finally:
+        lock.release()
+    reporter.info(f"{source._made_on[key]} built the image for {arch} hosts: "
+                  f"{where} is sent it from there")
+    send(client, source, image, reporter, where, info)
+    return client.images.get(image.id)
 
 
 def host_layer_lists(client, info: dict) -> list[list[str]]:

@@ -33,7 +33,8 @@ class ServiceContext:
 
         return ensure_image(self.client, self.config, self.reporter, refresh=refresh,
                             ship=self.ship if self.endpoint.host else None,
-                            where=self.endpoint.host or "this machine")
+                            where=self.endpoint.host or "this machine",
+                            origin=self.endpoint)
 
     def container(self):
         """The service's container, or None when there is none."""
