@@ -215,72 +215,68 @@ def tiny_image_archive(ref: str, arch: str, labels: dict[str, str]) -> bytes:
     return tar_of({name: config, "l/layer.tar": layer, "manifest.json": manifest.encode()})
 
 
-def test_a_host_of_another_architecture_builds_there_instead(
-        lab: Lab, lab_docker, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def arm64_image_here(name: str) -> Iterator[tuple[str, str]]:
+    """(repository, ref) of an image here that is up to date for settings with
+    ``image`` = repository (its inputs label), but says arm64; removed afterwards."""
     from opencode_cloud.config.model import Config
 
-    repo = f"occship-arch-{uuid.uuid4().hex[:6]}/sandbox"
+    repo = f"{name}-{uuid.uuid4().hex[:6]}/sandbox"
     ref = f"{repo}:1.18.33"
-    # The image here is up to date for these settings (its inputs label), but arm64.
     digest = build_inputs(Config(image=repo, extra_ca_certs=CA_BUNDLE)).digest
     local = docker.from_env()
     local.images.load(tiny_image_archive(ref, "arm64", {INPUTS_LABEL: digest}))
-    engine = lab_docker("h12")
-    assert engine.info()["Architecture"] == "x86_64"
     try:
-        with shipping_occ(tmp_path, lab, ["h12"], lab_docker, image=repo,
-                          image_ref=ref) as run:
-            proc = subprocess.Popen(occ_argv("start", "--host", "h12"), env=run.env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, text=True)
-            lines = []
-            for line in proc.stdout:  # until the build on h12 begins
-                lines.append(line)
-                if "Building image" in line:
-                    break
-            proc.kill()  # the build on h12 would take minutes; its start is the point
-            text = "".join(lines) + proc.communicate(timeout=60)[0]
-            assert "h12 is x86_64 (amd64), this machine's image is arm64 (arm64)" in text, text
-            assert f"Building image {ref}" in text, text
-            assert "Sending" not in text and "Packing" not in text
-            with pytest.raises(ImageNotFound):
-                engine.images.get(ref)
+        yield repo, ref
     finally:
         local.images.remove(ref)
+
+
+def test_a_host_of_another_architecture_builds_there_instead(
+        lab: Lab, lab_docker, tmp_path: Path) -> None:
+    engine = lab_docker("h12")
+    assert engine.info()["Architecture"] == "x86_64"
+    with arm64_image_here("occship-arch") as (repo, ref), \
+            shipping_occ(tmp_path, lab, ["h12"], lab_docker, image=repo, image_ref=ref) as run:
+        proc = subprocess.Popen(occ_argv("start", "--host", "h12"), env=run.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True)
+        lines = []
+        for line in proc.stdout:  # until the build on h12 begins
+            lines.append(line)
+            if "Building image" in line:
+                break
+        proc.kill()  # the build on h12 would take minutes; its start is the point
+        text = "".join(lines) + proc.communicate(timeout=60)[0]
+        assert "h12 is x86_64 (amd64), this machine's image is arm64 (arm64)" in text, text
+        assert f"Building image {ref}" in text, text
+        assert "Sending" not in text and "Packing" not in text
+        with pytest.raises(ImageNotFound):
+            engine.images.get(ref)
 
 
 def test_hosts_of_another_architecture_share_one_build_made_on_one_of_them(
         lab: Lab, lab_docker, tmp_path: Path) -> None:
-    from opencode_cloud.config.model import Config
-
-    repo = f"occship-peer-{uuid.uuid4().hex[:6]}/sandbox"
-    ref = f"{repo}:1.18.33"
-    digest = build_inputs(Config(image=repo, extra_ca_certs=CA_BUNDLE)).digest
-    local = docker.from_env()
-    local.images.load(tiny_image_archive(ref, "arm64", {INPUTS_LABEL: digest}))
     hosts = ["h16", "h17"]
-    try:
-        with shipping_occ(tmp_path, lab, hosts, lab_docker, image=repo,
-                          image_ref=ref) as run:
-            started = run("start", "--group", "ship", "-v", timeout=1500)
-            text = started.stdout + started.stderr
-            assert started.returncode == 0, text[-5000:]
-            builders = re.findall(rf"\[(h1[67])\] Building image {re.escape(ref)}", text)
-            assert len(builders) == 1, text[-5000:]  # one build, on one host
-            maker, = builders
-            other, = set(hosts) - {maker}
-            assert f"[{maker}] Fetching image {ref} from {maker}" in text
-            assert f"[{other}] {maker} built the image for amd64 hosts: {other} is sent it " \
-                   "from there" in text
-            assert f"[{other}] Sending image {ref} to {other}" in text
-            assert f"Sending image {ref} to {maker}" not in text
-            made = lab_docker(maker).images.get(ref)
-            assert lab_docker(other).images.get(ref).id == made.id  # labels and all
-            assert made.attrs["Architecture"] == "amd64"
-            for name in hosts:
-                healthy(run, name)
-    finally:
-        local.images.remove(ref)
+    with arm64_image_here("occship-peer") as (repo, ref), \
+            shipping_occ(tmp_path, lab, hosts, lab_docker, image=repo, image_ref=ref) as run:
+        started = run("start", "--group", "ship", "-v", timeout=1500)
+        text = started.stdout + started.stderr
+        assert started.returncode == 0, text[-5000:]
+        builders = re.findall(rf"\[(h1[67])\] Building image {re.escape(ref)}", text)
+        assert len(builders) == 1, text[-5000:]  # one build, on one host
+        maker, = builders
+        other, = set(hosts) - {maker}
+        assert f"[{maker}] Fetching image {ref} from {maker}" in text
+        assert f"[{other}] {maker} built the image for amd64 hosts: {other} is sent it " \
+               "from there" in text
+        assert f"[{other}] Sending image {ref} to {other}" in text
+        assert f"Sending image {ref} to {maker}" not in text
+        made = lab_docker(maker).images.get(ref)
+        assert lab_docker(other).images.get(ref).id == made.id  # labels and all
+        assert made.attrs["Architecture"] == "amd64"
+        for name in hosts:
+            healthy(run, name)
 
 
 def test_a_transfer_cut_half_way_leaves_no_image_and_the_next_start_sends_it_whole(

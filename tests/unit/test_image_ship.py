@@ -467,8 +467,8 @@ def foreign_hosts(n: int) -> list[Engine]:
 def test_one_host_of_another_architecture_builds_and_the_others_are_sent_its_image() -> None:
     here = Engine("aarch64", image_arch="arm64")  # a laptop with an ARM CPU
     source, saved_here = source_of(here)
-    hosts = foreign_hosts(3)
-    source.hosts = 3
+    hosts = foreign_hosts(5)
+    source.hosts = 5
     reporters = ship_to(hosts, source)
     [maker] = [h for h in hosts if h.api.builds]  # one build, on one host
     assert len(maker.api.builds) == 1 and here.api.builds == [] and saved_here == []

@@ -246,23 +246,31 @@ class ShipSource:
         self._folder: Path | None = None
         self.spooled_bytes = 0  # the tar's size, for figures (bench)
         # Hosts of another architecture (made_on_one_host): how many hosts the command
-        # has (the fleet says), those that asked for an image so far, and per (arch,
-        # inputs) the image one of them built, who built it, and who waits for it.
+        # has (the fleet says), those that asked for an image so far and those still
+        # asking, and per (arch, inputs) the image one of them built and who built it.
         self.hosts = 1
         self._arrived: set[str] = set()
+        self._asking: set[str] = set()
         self._made: dict[tuple[str, str], object] = {}
         self._made_on: dict[tuple[str, str], str] = {}
-        self._waiting: dict[tuple[str, str], int] = {}
 
-    def arrived(self, where: str) -> None:
+    @contextlib.contextmanager
+    def asking(self, where: str) -> Iterator[None]:
+        """Host ``where`` is finding out what it needs."""
         with self._lock:
             self._arrived.add(where)
+            self._asking.add(where)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._asking.discard(where)
 
-    def more_may_need(self, key: tuple[str, str]) -> bool:
-        """Could another host of the command still need the image of ``key``: one waits
-        for it, or one has not asked for its image yet."""
+    def more_may_need(self, where: str) -> bool:
+        """Could a host of the command other than ``where`` still need an image ``where``
+        made: one is still finding out what it needs, or one has not asked yet."""
         with self._lock:
-            return self._waiting.get(key, 0) > 0 or len(self._arrived) < self.hosts
+            return bool(self._asking - {where}) or len(self._arrived) < self.hosts
 
     def _ref_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -406,12 +414,20 @@ def ensure_shipped(client, config: Config, reporter: Reporter, source: ShipSourc
     the host lacks it (None: the target is this machine, which makes it itself).
     ``origin``: the host's DockerEndpoint, from which an image it has to make itself can be
     sent on to the command's other hosts of its architecture."""
-    from opencode_cloud.image.build import build_inputs, ensure_base_image, find_image
+    from opencode_cloud.image.build import ensure_base_image
 
     made = making_config(config)
     if source is None:
         return ensure_base_image(client, made, reporter, refresh=refresh)
-    source.arrived(where)
+    with source.asking(where):
+        return _ensure_shipped(client, config, made, reporter, source, where=where,
+                               refresh=refresh, origin=origin)
+
+
+def _ensure_shipped(client, config: Config, made: Config, reporter: Reporter,
+                    source: ShipSource, *, where: str, refresh: bool, origin):
+    from opencode_cloud.image.build import build_inputs, ensure_base_image, find_image
+
     ref = image_ref(config)
     existing = find_image(client, ref)
     if made.image_source == "build":
@@ -457,17 +473,13 @@ def made_on_one_host(client, made: Config, reporter: Reporter, source: ShipSourc
     if not lock.acquire(blocking=False):
         maker = source._made_on.get(key, "another host")
         reporter.step(f"Waiting for {maker}, which builds the image for {arch} hosts")
-        with source._lock:
-            source._waiting[key] = source._waiting.get(key, 0) + 1
         lock.acquire()
-        with source._lock:
-            source._waiting[key] -= 1
     try:
         image = source._made.get(key)
         if image is None:
             source._made_on[key] = where
             built = ensure_base_image(client, made, reporter)
-            if source.more_may_need(key):  # fetched before this host's connection closes
+            if source.more_may_need(where):  # fetched before this host's connection closes
                 try:
                     source.spool(built, reporter, origin=origin, where=where)
                     source._made[key] = built
