@@ -244,7 +244,6 @@ class ShipSource:
         self._spools: dict[str, Spool] = {}
         self._arch: str | None = None
         self._folder: Path | None = None
-        self.spooled_bytes = 0  # the tar's size, for figures (bench)
         # Hosts of another architecture (made_on_one_host): how many hosts the command
         # has (the fleet says), those that asked for an image so far and those still
         # asking, and per (arch, inputs) the image one of them built and who built it.
@@ -265,6 +264,28 @@ class ShipSource:
         finally:
             with self._lock:
                 self._asking.discard(where)
+
+    @contextlib.contextmanager
+    def maker_turn(self, key: tuple[str, str], where: str,
+                   reporter: Reporter) -> Iterator[tuple[object | None, str]]:
+        """One host at a time for the image of ``key`` (arch, inputs): yields (the image a
+        host of the command made, that host's name), or (None, ``where``) when it is
+        ``where``'s turn to make it. The others wait, and say for whom."""
+        lock = self._ref_lock(f"made on a host {key}")
+        if not lock.acquire(blocking=False):
+            maker = self._made_on.get(key, "another host")
+            reporter.step(f"Waiting for {maker}, which builds the image for {key[0]} hosts")
+            lock.acquire()
+        try:
+            if key not in self._made:
+                self._made_on[key] = where
+            yield self._made.get(key), self._made_on[key]
+        finally:
+            lock.release()
+
+    def keep_made(self, key: tuple[str, str], image) -> None:
+        """The image a host made (and spooled here) for the others of ``key``."""
+        self._made[key] = image
 
     def more_may_need(self, where: str) -> bool:
         """Could a host of the command other than ``where`` still need an image ``where``
@@ -349,10 +370,10 @@ class ShipSource:
                 reporter.detail(f"Every host gets the whole archive: {exc}")
                 saved = whole(raw)
             spool = Spool(path, saved, gzip_level())
-            self.spooled_bytes = raw
+            how = (f"each part is compressed when a host first needs it (gzip level "
+                   f"{spool.level})") if spool.level else "sent as it is (no compression)"
             reporter.detail(f"Saved {raw / 2**20:.0f} MiB, {len(saved.diff_ids)} layers; "
-                            f"each part is compressed when a host first needs it (gzip "
-                            f"level {spool.level}).")
+                            f"{how}.")
             self._spools[image.id] = spool
             return spool
 
@@ -469,36 +490,26 @@ def made_on_one_host(client, made: Config, reporter: Reporter, source: ShipSourc
     from opencode_cloud.image.build import build_inputs, ensure_base_image
 
     key = (arch, build_inputs(made).digest)
-    lock = source._ref_lock(f"made on a host {key}")
-    if not lock.acquire(blocking=False):
-        maker = source._made_on.get(key, "another host")
-        reporter.step(f"Waiting for {maker}, which builds the image for {arch} hosts")
-        lock.acquire()
-    try:
-        image = source._made.get(key)
+    with source.maker_turn(key, where, reporter) as (image, maker):
         if image is None:
-            source._made_on[key] = where
             built = ensure_base_image(client, made, reporter)
             if source.more_may_need(where):  # fetched before this host's connection closes
                 try:
                     source.spool(built, reporter, origin=origin, where=where)
-                    source._made[key] = built
+                    source.keep_made(key, built)
                 except OccError as exc:  # this host's own start goes on
                     reporter.warn(f"The image could not come here from {where} for the "
                                   f"other {arch} hosts ({exc.message}): they build it "
                                   "themselves.")
             return built
-    finally:
-        lock.release()
-    reporter.info(f"{source._made_on[key]} built the image for {arch} hosts: "
-                  f"{where} is sent it from there")
+    reporter.info(f"{maker} built the image for {arch} hosts: {where} is sent it from there")
     send(client, source, image, reporter, where, info)
     return client.images.get(image.id)
 
 
 def host_layer_lists(client, info: dict) -> list[list[str]]:
-    """The layer lists of the host's images, to leave out of the archive what it has.
-    None for an Engine that keeps its images in containerd: its ``docker load`` wants
+    """The layer lists of the host's images, to leave out of the archive what it has;
+    none from an Engine that keeps its images in containerd, whose ``docker load`` wants
     every file the archive names."""
     from docker.errors import NotFound
 
